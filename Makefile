@@ -1,0 +1,38 @@
+# One entry point for every check; CI (.ci/run and .github/workflows/test.yml) runs `make test`.
+GO ?= go
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.8
+SHELL := /bin/bash
+
+.PHONY: test lint test-infra test-workload bench demo
+
+test: lint test-infra test-workload
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:" $$unformatted; exit 1; fi
+	$(GO) vet ./...
+	cd tools/kubevalidate && $(GO) vet ./...
+	cd workload && $(GO) vet ./...
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+
+# The infra tests render every Kubernetes object they record; tools/kubevalidate
+# then decodes each one strictly into the Kubernetes, KEDA and Karpenter Go types.
+test-infra:
+	set -euo pipefail; render=$$(mktemp -d); trap 'rm -rf "$$render"' EXIT; \
+	EDW_RENDER_DIR=$$render $(GO) test ./...; \
+	cd tools/kubevalidate && EDW_RENDER_DIR=$$render $(GO) test -count=1 ./...
+
+# Starts moto, fauxqs, dynalite and Azurite on random loopback ports, runs the
+# workload module's unit and integration tests against them, stops them.
+test-workload:
+	bash scripts/test-workload.sh
+
+# Consumer and producer throughput beside the emulators' own ceiling, as a ratio.
+bench:
+	bash scripts/test-workload.sh -run '^$$' -bench . -benchtime 2x
+
+# The whole event flow locally: make demo STACK=azure DEMO_ARGS="--messages 5000 --rate 300"
+STACK ?= aws
+DEMO_ARGS ?= --messages 3000 --rate 200
+demo:
+	bash scripts/demo.sh $(STACK) $(DEMO_ARGS)

@@ -1,0 +1,121 @@
+package azure
+
+import (
+	"encoding/base64"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/internal/pulumitest"
+)
+
+const (
+	ficType  = "azure-native:managedidentity:FederatedIdentityCredential"
+	roleType = "azure-native:authorization:RoleAssignment"
+)
+
+func TestIdentitiesChainCredentialsAndScopeRoles(t *testing.T) {
+	accounts := []Account{
+		{Name: "a", Subject: "system:serviceaccount:ns:a", Grants: []Grant{{Role: RoleQueueDataReader, Scope: pulumi.String("/q")}}},
+		{Name: "b", Subject: "system:serviceaccount:ns:b"},
+		{Name: "c", Subject: "system:serviceaccount:ns:c", Grants: []Grant{
+			{Role: RoleQueueDataMessageSender, Scope: pulumi.String("/p")}, {Role: RoleTableDataContributor, Scope: pulumi.String("/t")},
+		}},
+	}
+	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+		_, err := NewIdentities(ctx, "ids", IdentitiesArgs{
+			ResourceGroupName: pulumi.String("rg"), Issuer: pulumi.String("https://issuer/"),
+			SubscriptionID: pulumi.String("sub-x"), Accounts: accounts,
+		})
+		return err
+	}, pulumitest.FakeResource("azure-native:managedidentity:UserAssignedIdentity", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+		out := a.Inputs.Copy()
+		out["name"] = resource.NewStringProperty(a.Name)
+		out["principalId"] = resource.NewStringProperty(a.Name + "-principal")
+		return a.Name + "-id", out, nil
+	}))
+	comp := g.OnlyOfType(t, "edw:azure:Identities")
+	for _, r := range g.DescendantsOf(comp) {
+		assert.Equal(t, comp.URN, r.Parent, "%s is parented to the component", r)
+	}
+	fics := g.ByType(ficType)
+	require.Len(t, fics, 3, "exactly one credential per account")
+	for i, f := range fics {
+		assert.Equal(t, accounts[i].Subject, f.Str(t, "subject"))
+		assert.Equal(t, "https://issuer/", f.Str(t, "issuer"))
+		aud, _ := f.Plain("audiences")
+		assert.Equal(t, []any{WorkloadIDAudience}, aud)
+		for _, other := range fics {
+			if other != f {
+				assert.Equal(t, other == fics[max(i-1, 0)] && i > 0, g.DependsOnDirectly(f, other), "%s directly after %s", f, other)
+			}
+		}
+		if i > 0 {
+			assert.True(t, g.DependsOnDirectly(f, fics[i-1]), "%s is chained after %s", f, fics[i-1])
+		}
+	}
+	got := map[string]string{}
+	for _, ra := range g.ByType(roleType) {
+		assert.Equal(t, "ServicePrincipal", ra.Str(t, "principalType"))
+		got[ra.Str(t, "principalId")+"@"+ra.Str(t, "scope")] = ra.Str(t, "roleDefinitionId")
+	}
+	def := func(role string) string {
+		return "/subscriptions/sub-x/providers/Microsoft.Authorization/roleDefinitions/" + role
+	}
+	assert.Equal(t, map[string]string{
+		"ids-a-principal@/q": def(RoleQueueDataReader),
+		"ids-c-principal@/p": def(RoleQueueDataMessageSender),
+		"ids-c-principal@/t": def(RoleTableDataContributor),
+	}, got, "each grant goes to its own account's identity, nothing else")
+}
+
+func TestStorageRetainsOnlyWhenAsked(t *testing.T) {
+	for _, retain := range []bool{false, true} {
+		g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+			_, err := NewStorage(ctx, "st", StorageArgs{ResourceGroupName: pulumi.String("rg"), Retain: retain})
+			return err
+		})
+		acct := g.OnlyOfType(t, "azure-native:storage:StorageAccount")
+		shared, _ := acct.Plain("allowSharedKeyAccess")
+		assert.Equal(t, false, shared)
+		data := append(g.ByType("azure-native:storage:Queue"), g.ByType("azure-native:storage:Table")...)
+		require.Len(t, data, 3)
+		for _, r := range append(data, acct) {
+			assert.Equal(t, retain, r.RetainOnDelete, "%s retain=%v", r, retain)
+		}
+	}
+}
+
+func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
+	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+		_, err := NewCluster(ctx, "c", ClusterArgs{
+			ResourceGroupName: pulumi.String("rg"), Name: "c", KubernetesVersion: "1.33", SystemNodeSize: "Standard_D2s_v5",
+			SystemNodeCount: 1, Provisioning: ProvisioningClusterAutoscaler,
+			CapacityTypes: []string{"on-demand", "spot"}, Architectures: []string{"arm64"}, NodeCPULimit: 8,
+		})
+		return err
+	}, pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterAdminCredentials",
+		func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			return resource.NewPropertyMapFromMap(map[string]any{"kubeconfigs": []any{
+				map[string]any{"name": "clusterAdmin", "value": base64.StdEncoding.EncodeToString([]byte("kind: Config"))},
+			}}), nil
+		}))
+	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
+	_, nap := cluster.Input("nodeProvisioningProfile")
+	assert.False(t, nap, "no NAP alongside autoscaling pools")
+	pools := g.Named("azure-native:containerservice/v20240902preview:AgentPool", "c-spotarm")
+	require.Len(t, pools, 1)
+	spot := pools[0]
+	assert.Equal(t, "Spot", spot.Str(t, "scaleSetPriority"))
+	assert.Equal(t, SpotValue, spot.Str(t, `nodeLabels.kubernetes\.azure\.com/scalesetpriority`))
+	taints, _ := spot.Plain("nodeTaints")
+	assert.Equal(t, []any{SpotLabel + "=" + SpotValue + ":NoSchedule"}, taints)
+	od := g.Named("azure-native:containerservice/v20240902preview:AgentPool", "c-odarm")
+	require.Len(t, od, 1)
+	_, taint := od[0].Input("nodeTaints")
+	assert.False(t, taint, "the on-demand pool is untainted")
+	assert.Equal(t, "Standard_D2ps_v5", od[0].Str(t, "vmSize"), "arm64 pools use Ampere sizes")
+}

@@ -1,0 +1,112 @@
+package azure
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Built-in role definition ids (the same in every tenant).
+const (
+	RoleQueueDataReader           = "19e7f393-937e-4f77-808e-94535e297925"
+	RoleQueueDataMessageProcessor = "8a0f0c08-91a1-4084-bc3d-661d67233fed"
+	RoleQueueDataMessageSender    = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+	RoleTableDataContributor      = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
+	RoleAcrPull                   = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+)
+
+// WorkloadIDAudience is the audience Entra expects in federated tokens.
+const WorkloadIDAudience = "api://AzureADTokenExchange"
+
+// Grant is one role on one scope.
+type Grant struct {
+	Role  string
+	Scope pulumi.StringInput
+}
+
+// Account is a Kubernetes service account that gets a federated identity.
+type Account struct {
+	// Name is short and stable ("consumer"); it names the Azure resources.
+	Name string
+	// Subject is system:serviceaccount:<namespace>:<name>.
+	Subject string
+	Grants  []Grant
+}
+
+// Identity is one user-assigned identity trusted for one service account.
+type Identity struct {
+	Resource    *managedidentity.UserAssignedIdentity
+	ClientID    pulumi.StringOutput
+	PrincipalID pulumi.StringOutput
+}
+
+// Identities are the workload identities, their federated credentials and roles.
+type Identities struct {
+	pulumi.ResourceState
+	ByAccount map[string]*Identity
+}
+
+// IdentitiesArgs say which accounts to trust on which issuer.
+type IdentitiesArgs struct {
+	ResourceGroupName pulumi.StringInput
+	Issuer            pulumi.StringInput
+	SubscriptionID    pulumi.StringInput
+	Accounts          []Account
+	Tags              pulumi.StringMap
+}
+
+// RoleDefinitionID is the full id of a built-in role in the subscription.
+func RoleDefinitionID(subscription pulumi.StringInput, role string) pulumi.StringOutput {
+	return pulumi.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", subscription, role)
+}
+
+// NewIdentities creates one identity per account with exactly one federated
+// credential for its subject, and its role assignments.
+func NewIdentities(ctx *pulumi.Context, name string, args IdentitiesArgs, opts ...pulumi.ResourceOption) (*Identities, error) {
+	ids := &Identities{ByAccount: map[string]*Identity{}}
+	if err := ctx.RegisterComponentResource("edw:azure:Identities", name, ids, opts...); err != nil {
+		return nil, err
+	}
+	// Azure answers 409 to concurrent federated credential writes, so each one
+	// waits for the previous.
+	var previous []pulumi.Resource
+	for _, acct := range args.Accounts {
+		logical := name + "-" + acct.Name
+		uai, err := managedidentity.NewUserAssignedIdentity(ctx, logical, &managedidentity.UserAssignedIdentityArgs{
+			ResourceGroupName: args.ResourceGroupName,
+			Tags:              args.Tags,
+		}, pulumi.Parent(ids))
+		if err != nil {
+			return nil, fmt.Errorf("identity %s: %w", acct.Name, err)
+		}
+		fic, err := managedidentity.NewFederatedIdentityCredential(ctx, logical, &managedidentity.FederatedIdentityCredentialArgs{
+			ResourceGroupName: args.ResourceGroupName,
+			ResourceName:      uai.Name,
+			Issuer:            args.Issuer,
+			Subject:           pulumi.String(acct.Subject),
+			Audiences:         pulumi.StringArray{pulumi.String(WorkloadIDAudience)},
+		}, pulumi.Parent(ids), pulumi.DependsOn(previous))
+		if err != nil {
+			return nil, fmt.Errorf("federated credential %s: %w", acct.Subject, err)
+		}
+		previous = []pulumi.Resource{fic}
+		for i, g := range acct.Grants {
+			if _, err := authorization.NewRoleAssignment(ctx, fmt.Sprintf("%s-%d", logical, i), &authorization.RoleAssignmentArgs{
+				PrincipalId:      uai.PrincipalId,
+				PrincipalType:    pulumi.String("ServicePrincipal"),
+				RoleDefinitionId: RoleDefinitionID(args.SubscriptionID, g.Role),
+				Scope:            g.Scope,
+			}, pulumi.Parent(ids)); err != nil {
+				return nil, fmt.Errorf("role %s for %s: %w", g.Role, acct.Name, err)
+			}
+		}
+		ids.ByAccount[acct.Name] = &Identity{Resource: uai, ClientID: uai.ClientId, PrincipalID: uai.PrincipalId}
+	}
+	out := pulumi.Map{}
+	for n, id := range ids.ByAccount {
+		out[n+"ClientId"] = id.ClientID
+	}
+	return ids, ctx.RegisterResourceOutputs(ids, out)
+}

@@ -1,0 +1,88 @@
+package azure
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Storage is the storage account with the work queue, its poison queue and the
+// results table. Shared keys are off: only Entra identities get in.
+type Storage struct {
+	pulumi.ResourceState
+	Account *storage.StorageAccount
+	Queue   *storage.Queue
+	Poison  *storage.Queue
+	Table   *storage.Table
+
+	AccountName     pulumi.StringOutput `pulumi:"accountName"`
+	QueueName       pulumi.StringOutput `pulumi:"queueName"`
+	PoisonQueueName pulumi.StringOutput `pulumi:"poisonQueueName"`
+	TableName       pulumi.StringOutput `pulumi:"tableName"`
+}
+
+// StorageArgs configure the account.
+type StorageArgs struct {
+	ResourceGroupName pulumi.StringInput
+	// Retain keeps the account, queues and table when the stack is destroyed.
+	Retain bool
+	Tags   pulumi.StringMap
+}
+
+// NewStorage creates the account, the queues and the table.
+func NewStorage(ctx *pulumi.Context, name string, args StorageArgs, opts ...pulumi.ResourceOption) (*Storage, error) {
+	s := &Storage{}
+	if err := ctx.RegisterComponentResource("edw:azure:Storage", name, s, opts...); err != nil {
+		return nil, err
+	}
+	keep := pulumi.RetainOnDelete(args.Retain)
+	account, err := storage.NewStorageAccount(ctx, name, &storage.StorageAccountArgs{
+		ResourceGroupName:            args.ResourceGroupName,
+		Kind:                         pulumi.String("StorageV2"),
+		Sku:                          &storage.SkuArgs{Name: pulumi.String("Standard_LRS")},
+		AllowSharedKeyAccess:         pulumi.Bool(false),
+		DefaultToOAuthAuthentication: pulumi.Bool(true),
+		EnableHttpsTrafficOnly:       pulumi.Bool(true),
+		MinimumTlsVersion:            pulumi.String("TLS1_2"),
+		AllowBlobPublicAccess:        pulumi.Bool(false),
+		Tags:                         args.Tags,
+	}, pulumi.Parent(s), keep)
+	if err != nil {
+		return nil, fmt.Errorf("storage account %s: %w", name, err)
+	}
+	queue := func(suffix, queueName string) (*storage.Queue, error) {
+		q, err := storage.NewQueue(ctx, name+suffix, &storage.QueueArgs{
+			ResourceGroupName: args.ResourceGroupName,
+			AccountName:       account.Name,
+			QueueName:         pulumi.String(queueName),
+		}, pulumi.Parent(s), keep)
+		if err != nil {
+			return nil, fmt.Errorf("queue %s: %w", queueName, err)
+		}
+		return q, nil
+	}
+	if s.Queue, err = queue("-work", "edw-work"); err != nil {
+		return nil, err
+	}
+	// The consumer derives the poison queue's name as <queue>-poison.
+	if s.Poison, err = queue("-poison", "edw-work-poison"); err != nil {
+		return nil, err
+	}
+	s.Table, err = storage.NewTable(ctx, name+"-results", &storage.TableArgs{
+		ResourceGroupName: args.ResourceGroupName,
+		AccountName:       account.Name,
+		TableName:         pulumi.String("edwresults"),
+	}, pulumi.Parent(s), keep)
+	if err != nil {
+		return nil, fmt.Errorf("results table: %w", err)
+	}
+	s.Account = account
+	s.AccountName = account.Name
+	s.QueueName = s.Queue.Name
+	s.PoisonQueueName = s.Poison.Name
+	s.TableName = s.Table.Name
+	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"accountName": s.AccountName, "queueName": s.QueueName, "poisonQueueName": s.PoisonQueueName, "tableName": s.TableName,
+	})
+}

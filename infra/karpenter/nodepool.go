@@ -1,0 +1,59 @@
+// Package karpenter renders the karpenter.sh/v1 NodePool spec both clouds use:
+// Karpenter on EKS and Node Auto Provisioning on AKS read the same API.
+package karpenter
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Requirement is one node requirement.
+type Requirement struct {
+	Key, Operator string
+	Values        []string
+}
+
+// NodePoolSpec says which nodes the provisioner may buy for the workload.
+type NodePoolSpec struct {
+	// NodeClassRef is the group, kind and name of the cloud's node class.
+	NodeClassGroup, NodeClassKind string
+	NodeClassName                 pulumi.StringInput
+	CapacityTypes                 []string
+	Architectures                 []string
+	// Extra are cloud-specific requirements (instance families, generations).
+	Extra    []Requirement
+	CPULimit int
+}
+
+// Spec renders the NodePool's spec: nodes labelled edw.dev/pool=workload,
+// replaced after 30 days, consolidated when empty or underutilized.
+func (s NodePoolSpec) Spec() pulumi.Map {
+	reqs := pulumi.Array{}
+	for _, r := range append([]Requirement{
+		{Key: "karpenter.sh/capacity-type", Operator: "In", Values: s.CapacityTypes},
+		{Key: "kubernetes.io/arch", Operator: "In", Values: s.Architectures},
+		{Key: "kubernetes.io/os", Operator: "In", Values: []string{"linux"}},
+	}, s.Extra...) {
+		reqs = append(reqs, pulumi.Map{
+			"key": pulumi.String(r.Key), "operator": pulumi.String(r.Operator), "values": pulumi.ToStringArray(r.Values),
+		})
+	}
+	return pulumi.Map{
+		"template": pulumi.Map{
+			"metadata": pulumi.Map{"labels": pulumi.StringMap{"edw.dev/pool": pulumi.String("workload")}},
+			"spec": pulumi.Map{
+				"nodeClassRef": pulumi.Map{
+					"group": pulumi.String(s.NodeClassGroup), "kind": pulumi.String(s.NodeClassKind), "name": s.NodeClassName,
+				},
+				"expireAfter":  pulumi.String("720h"),
+				"requirements": reqs,
+			},
+		},
+		"limits": pulumi.Map{"cpu": pulumi.String(fmt.Sprint(s.CPULimit))},
+		"disruption": pulumi.Map{
+			"consolidationPolicy": pulumi.String("WhenEmptyOrUnderutilized"),
+			"consolidateAfter":    pulumi.String("1m"),
+		},
+	}
+}

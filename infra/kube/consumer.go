@@ -1,0 +1,185 @@
+package kube
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Consumer is the consumer Deployment and the KEDA objects that scale it.
+type Consumer struct {
+	pulumi.ResourceState
+	Deployment     pulumi.StringOutput `pulumi:"deployment"`
+	ServiceAccount pulumi.StringOutput `pulumi:"serviceAccount"`
+	ScaledObject   pulumi.StringOutput `pulumi:"scaledObject"`
+}
+
+// ConsumerArgs is what the consumer needs from the target and config.
+type ConsumerArgs struct {
+	Namespace pulumi.StringInput
+	Target    Target
+	Settings  ConsumerSettings
+	// Keda is the release that reconciles ScaledObjects; the custom resources
+	// depend on it so destroy removes them before KEDA.
+	Keda pulumi.Resource
+}
+
+// NewConsumer creates the consumer's ServiceAccount, Deployment, TriggerAuthentication
+// and ScaledObject.
+func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pulumi.ResourceOption) (*Consumer, error) {
+	c := &Consumer{}
+	if err := ctx.RegisterComponentResource("edw:kube:Consumer", name, c, opts...); err != nil {
+		return nil, err
+	}
+	t, s := args.Target, args.Settings
+	sa := ConsumerServiceAccount
+	app := appLabels(sa)
+	account, err := newServiceAccount(ctx, name, sa, args.Namespace, t.Consumer, c)
+	if err != nil {
+		return nil, err
+	}
+
+	// The pod must outlive one visibility timeout after SIGTERM so in-flight
+	// messages finish instead of reappearing for another consumer.
+	grace := int(s.VisibilityTimeout.Seconds()) + 30
+	probe := func(path string, initial int) *corev1.ProbeArgs {
+		return &corev1.ProbeArgs{
+			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("metrics")},
+			InitialDelaySeconds: pulumi.Int(initial),
+			PeriodSeconds:       pulumi.Int(10),
+			FailureThreshold:    pulumi.Int(3),
+		}
+	}
+	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(sa.Name),
+			Namespace: args.Namespace,
+			Labels:    stringMap(app),
+		},
+		// No Replicas: KEDA owns the count, and setting it would fight the HPA on every update.
+		Spec: &appsv1.DeploymentSpecArgs{
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sa.Name})},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{
+					Labels: labels(app, t.Consumer),
+					Annotations: pulumi.StringMap{
+						"prometheus.io/scrape": pulumi.String("true"),
+						"prometheus.io/port":   pulumi.String(strconv.Itoa(metricsPort)),
+						"prometheus.io/path":   pulumi.String("/metrics"),
+					},
+				},
+				Spec: &corev1.PodSpecArgs{
+					ServiceAccountName:            account.Metadata.Name().Elem(),
+					TerminationGracePeriodSeconds: pulumi.Int(grace),
+					SecurityContext:               podSecurity(),
+					Tolerations:                   tolerations(t.Workload.Tolerations),
+					NodeSelector:                  stringMap(t.Workload.NodeSelector),
+					TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{
+						&corev1.TopologySpreadConstraintArgs{
+							MaxSkew:           pulumi.Int(1),
+							TopologyKey:       pulumi.String("topology.kubernetes.io/zone"),
+							WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sa.Name})},
+						},
+					},
+					Containers: corev1.ContainerArray{
+						&corev1.ContainerArgs{
+							Name:  pulumi.String("consumer"),
+							Image: t.Images.Consumer,
+							Args: pulumi.StringArray{
+								pulumi.String("--max-receive-count=" + strconv.Itoa(s.MaxReceiveCount)),
+								pulumi.String(fmt.Sprintf("--visibility-timeout=%ds", int(s.VisibilityTimeout.Seconds()))),
+								// SIGTERM lets in-flight work finish well inside the grace period.
+								pulumi.String(fmt.Sprintf("--drain-timeout=%ds", grace-10)),
+								pulumi.String(fmt.Sprintf("--metrics-addr=:%d", metricsPort)),
+							},
+							Env: envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							Ports: corev1.ContainerPortArray{
+								&corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(metricsPort)},
+							},
+							Resources: &corev1.ResourceRequirementsArgs{
+								Requests: pulumi.StringMap{"cpu": pulumi.String(s.CPU), "memory": pulumi.String(s.Memory)},
+								// No CPU limit: throttling only slows the drain; memory is capped.
+								Limits: pulumi.StringMap{"memory": pulumi.String(s.Memory)},
+							},
+							LivenessProbe:   probe("/healthz", 5),
+							ReadinessProbe:  probe("/readyz", 2),
+							SecurityContext: containerSecurity(),
+						},
+					},
+				},
+			},
+		},
+	}, pulumi.Parent(c))
+	if err != nil {
+		return nil, fmt.Errorf("consumer deployment %s: %w", name, err)
+	}
+
+	auth, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("keda.sh/v1alpha1"),
+		Kind:       pulumi.String("TriggerAuthentication"),
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(sa.Name),
+			Namespace: args.Namespace,
+		},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{"podIdentity": podIdentity(t.Trigger)}},
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{args.Keda}))
+	if err != nil {
+		return nil, fmt.Errorf("consumer trigger authentication %s: %w", name, err)
+	}
+
+	metadata := pulumi.StringMap{}
+	for k, v := range t.Trigger.Metadata {
+		metadata[k] = v
+	}
+	metadata["queueLength"] = pulumi.String(strconv.Itoa(s.Scaling.MessagesPerPod))
+	metadata["activationQueueLength"] = pulumi.String(strconv.Itoa(s.Scaling.ActivationQueueLength))
+	scaled, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String("keda.sh/v1alpha1"),
+		Kind:       pulumi.String("ScaledObject"),
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(sa.Name),
+			Namespace: args.Namespace,
+		},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"scaleTargetRef": pulumi.Map{
+				"apiVersion": pulumi.String("apps/v1"),
+				"kind":       pulumi.String("Deployment"),
+				"name":       deployment.Metadata.Name().Elem(),
+			},
+			"minReplicaCount": pulumi.Int(s.Scaling.MinReplicas),
+			"maxReplicaCount": pulumi.Int(s.Scaling.MaxReplicas),
+			"pollingInterval": pulumi.Int(int(s.Scaling.PollingInterval.Seconds())),
+			"cooldownPeriod":  pulumi.Int(int(s.Scaling.Cooldown.Seconds())),
+			"triggers": pulumi.Array{pulumi.Map{
+				"type":              pulumi.String(t.Trigger.Type),
+				"metadata":          metadata,
+				"authenticationRef": pulumi.Map{"name": auth.Metadata.Name().Elem()},
+			}},
+		}},
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{args.Keda}))
+	if err != nil {
+		return nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
+	}
+
+	c.Deployment = deployment.Metadata.Name().Elem()
+	c.ServiceAccount = account.Metadata.Name().Elem()
+	c.ScaledObject = scaled.Metadata.Name().Elem()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"deployment": c.Deployment, "serviceAccount": c.ServiceAccount, "scaledObject": c.ScaledObject,
+	})
+}
+
+func podIdentity(t Trigger) pulumi.Map {
+	m := pulumi.Map{"provider": pulumi.String(t.PodIdentity)}
+	if t.IdentityID != nil {
+		m["identityId"] = t.IdentityID
+	}
+	return m
+}

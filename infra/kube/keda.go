@@ -1,0 +1,112 @@
+package kube
+
+import (
+	"fmt"
+
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// KedaChartRepo is where the official KEDA chart is published.
+const KedaChartRepo = "https://kedacore.github.io/charts"
+
+// Keda is the KEDA operator, installed from its official chart.
+type Keda struct {
+	pulumi.ResourceState
+	// Release is the Helm release; KEDA custom resources depend on it so that
+	// `pulumi destroy` deletes them while the operator can still clear their finalizers.
+	Release   *helmv3.Release
+	Namespace pulumi.StringOutput `pulumi:"namespace"`
+	Status    pulumi.StringOutput `pulumi:"status"`
+}
+
+// KedaArgs configures the KEDA install.
+type KedaArgs struct {
+	// ChartVersion is the exact chart version.
+	ChartVersion string
+	// Identity is the operator service account's federated identity; KEDA reads the
+	// queue length with it.
+	Identity Identity
+	// System places the operator on the system nodes.
+	System Placement
+	// Ready are resources the release waits for (the system node group).
+	Ready []pulumi.Resource
+}
+
+// NewKeda installs KEDA into the namespace "keda".
+func NewKeda(ctx *pulumi.Context, name string, args KedaArgs, opts ...pulumi.ResourceOption) (*Keda, error) {
+	k := &Keda{}
+	if err := ctx.RegisterComponentResource("edw:kube:Keda", name, k, opts...); err != nil {
+		return nil, err
+	}
+	podLabels := pulumi.StringMap{}
+	for key, v := range args.Identity.PodLabels {
+		podLabels[key] = pulumi.String(v)
+	}
+	component := func(cpu, mem string) pulumi.Map {
+		return pulumi.Map{
+			"requests": pulumi.Map{"cpu": pulumi.String(cpu), "memory": pulumi.String(mem)},
+			"limits":   pulumi.Map{"memory": pulumi.String("512Mi")},
+		}
+	}
+	values := pulumi.Map{
+		"serviceAccount": pulumi.Map{
+			"operator": pulumi.Map{
+				"create":      pulumi.Bool(true),
+				"name":        pulumi.String(KedaServiceAccount.Name),
+				"annotations": args.Identity.Annotations,
+			},
+		},
+		"podLabels": pulumi.Map{"keda": podLabels},
+		"resources": pulumi.Map{
+			"operator":     component("100m", "128Mi"),
+			"metricServer": component("100m", "128Mi"),
+			"webhooks":     component("10m", "64Mi"),
+		},
+		"nodeSelector": stringMap(args.System.NodeSelector),
+		"tolerations":  tolerationValues(args.System.Tolerations),
+		"logging": pulumi.Map{
+			"operator": pulumi.Map{"format": pulumi.String("json")},
+		},
+	}
+	release, err := helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
+		Name:            pulumi.String("keda"),
+		Chart:           pulumi.String("keda"),
+		Version:         pulumi.String(args.ChartVersion),
+		RepositoryOpts:  &helmv3.RepositoryOptsArgs{Repo: pulumi.String(KedaChartRepo)},
+		Namespace:       pulumi.String(KedaServiceAccount.Namespace),
+		CreateNamespace: pulumi.Bool(true),
+		Atomic:          pulumi.Bool(true),
+		CleanupOnFail:   pulumi.Bool(true),
+		Timeout:         pulumi.Int(600),
+		Values:          values,
+	}, pulumi.Parent(k), pulumi.DependsOn(args.Ready))
+	if err != nil {
+		return nil, fmt.Errorf("keda release %s: %w", name, err)
+	}
+	k.Release = release
+	k.Namespace = release.Status.Namespace().Elem()
+	k.Status = release.Status.Status()
+	return k, ctx.RegisterResourceOutputs(k, pulumi.Map{"namespace": k.Namespace, "status": k.Status})
+}
+
+func stringMap(m map[string]string) pulumi.StringMap {
+	out := pulumi.StringMap{}
+	for k, v := range m {
+		out[k] = pulumi.String(v)
+	}
+	return out
+}
+
+// tolerationValues renders tolerations as Helm values.
+func tolerationValues(ts []Toleration) pulumi.Array {
+	out := pulumi.Array{}
+	for _, t := range ts {
+		m := pulumi.Map{"key": pulumi.String(t.Key), "operator": pulumi.String(t.Operator), "effect": pulumi.String(t.Effect)}
+		if t.Value != "" {
+			m["value"] = pulumi.String(t.Value)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,124 @@
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Scaling is how KEDA scales the consumer.
+type Scaling struct {
+	MinReplicas           int
+	MaxReplicas           int
+	MessagesPerPod        int
+	ActivationQueueLength int
+	PollingInterval       time.Duration
+	Cooldown              time.Duration
+}
+
+// ConsumerSettings size and tune the consumer Deployment.
+type ConsumerSettings struct {
+	CPU               string
+	Memory            string
+	MaxReceiveCount   int
+	VisibilityTimeout time.Duration
+	Scaling           Scaling
+}
+
+// ProducerSettings configure the optional in-cluster producer Job.
+type ProducerSettings struct {
+	Enabled      bool
+	MessageCount int
+	Rate         int
+}
+
+// WorkloadArgs is everything the Kubernetes layer installs.
+type WorkloadArgs struct {
+	Target           Target
+	KedaChartVersion string
+	Consumer         ConsumerSettings
+	Producer         ProducerSettings
+}
+
+// Workload is KEDA, the consumer and, when enabled, the producer Job.
+type Workload struct {
+	pulumi.ResourceState
+	Namespace pulumi.StringOutput `pulumi:"namespace"`
+}
+
+// NewWorkload installs KEDA, then the consumer and, when enabled, the producer Job
+// into the namespace "edw", all through the target's Kubernetes provider.
+func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pulumi.ResourceOption) (*Workload, error) {
+	if err := args.Target.validate(); err != nil {
+		return nil, fmt.Errorf("workload %s: %w", name, err)
+	}
+	w := &Workload{}
+	if err := ctx.RegisterComponentResource("edw:kube:Workload", name, w, opts...); err != nil {
+		return nil, err
+	}
+	t := args.Target
+	child := []pulumi.ResourceOption{pulumi.Parent(w), pulumi.Provider(t.Provider)}
+
+	keda, err := NewKeda(ctx, name+"-keda", KedaArgs{
+		ChartVersion: args.KedaChartVersion,
+		Identity:     t.Keda,
+		System:       t.System,
+		Ready:        t.Ready,
+	}, child...)
+	if err != nil {
+		return nil, err
+	}
+
+	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(ConsumerServiceAccount.Namespace),
+			Labels: pulumi.StringMap{
+				"app.kubernetes.io/part-of":          pulumi.String("edw"),
+				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
+			},
+		},
+	}, append(child, pulumi.DependsOn(t.Ready))...)
+	if err != nil {
+		return nil, fmt.Errorf("workload namespace %s: %w", name, err)
+	}
+	namespace := ns.Metadata.Name().Elem()
+
+	if _, err := NewConsumer(ctx, name+"-consumer", ConsumerArgs{
+		Namespace: namespace,
+		Target:    t,
+		Settings:  args.Consumer,
+		Keda:      keda.Release,
+	}, child...); err != nil {
+		return nil, err
+	}
+	if args.Producer.Enabled {
+		if _, err := NewProducer(ctx, name+"-producer", ProducerArgs{
+			Namespace: namespace,
+			Target:    t,
+			Settings:  args.Producer,
+		}, child...); err != nil {
+			return nil, err
+		}
+	}
+	w.Namespace = namespace
+	return w, ctx.RegisterResourceOutputs(w, pulumi.Map{"namespace": w.Namespace})
+}
+
+// validate catches a half-built Target at preview, before anything is registered.
+func (t Target) validate() error {
+	switch {
+	case t.Provider == nil:
+		return errors.New("target has no Kubernetes provider")
+	case t.Cloud != "aws" && t.Cloud != "azure":
+		return fmt.Errorf("target cloud %q: want aws or azure", t.Cloud)
+	case t.Trigger.Type == "" || t.Trigger.PodIdentity == "":
+		return errors.New("target trigger needs a type and a pod identity provider")
+	case t.Images.Consumer == nil || t.Images.Producer == nil:
+		return errors.New("target needs consumer and producer images")
+	}
+	return nil
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the workload module's tests against real emulators: moto (SQS, DynamoDB,
+# STS), fauxqs + dynalite (fast SQS and DynamoDB) and Azurite (queues and tables),
+# each on 127.0.0.1 with a random free port, all stopped on exit.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=../tools/emulators/emulators.sh
+source "$root/tools/emulators/emulators.sh"
+trap emu_stop EXIT
+
+emu_install
+for e in moto fauxqs dynalite azurite; do
+  emu_start "$e"
+done
+echo "emulators: moto=$EDW_TEST_MOTO_ENDPOINT sqs=$EDW_TEST_SQS_ENDPOINT dynamodb=$EDW_TEST_DYNAMODB_ENDPOINT azurite=up" >&2
+
+export EDW_TEST_EMULATOR_DIR="$root/tools/emulators"
+cd "$root/workload"
+go vet ./...
+# The emulators are shared, so packages run one at a time.
+go test -p 1 -count=1 -timeout 20m "$@" ./...
+# Throughput beside each emulator's own ceiling, measured in this run (a ratio,
+# so it means the same on any machine). EDW_BENCH=0 skips it; so do extra args.
+if [ $# -eq 0 ] && [ "${EDW_BENCH:-1}" = 1 ]; then
+  go test -count=1 -timeout 10m -run '^$' -bench . -benchtime 1x ./integration/
+fi

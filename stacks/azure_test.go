@@ -1,0 +1,432 @@
+package stacks
+
+import (
+	"encoding/base64"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/infra/azure"
+	"github.com/edw-dev/edw/infra/kube"
+	"github.com/edw-dev/edw/internal/pulumitest"
+)
+
+const (
+	azCluster  = "azure-native:containerservice/v20240902preview:ManagedCluster"
+	azPool     = "azure-native:containerservice/v20240902preview:AgentPool"
+	azIdentity = "azure-native:managedidentity:UserAssignedIdentity"
+	azFIC      = "azure-native:managedidentity:FederatedIdentityCredential"
+	azRole     = "azure-native:authorization:RoleAssignment"
+	azAccount  = "azure-native:storage:StorageAccount"
+	azQueue    = "azure-native:storage:Queue"
+	azTable    = "azure-native:storage:Table"
+	azRegistry = "azure-native:containerregistry:Registry"
+	azRG       = "azure-native:resources:ResourceGroup"
+	napPool    = "kubernetes:karpenter.sh/v1:NodePool"
+
+	fakeSubscription = "sub-from-client-config"
+	fakeIssuer       = "https://westus3.oic.prod-aks.azure.com/tenant/cluster/"
+)
+
+var prebuilt = map[string]string{
+	"edw:producerImage": "ghcr.io/edw/producer@sha256:" + strings.Repeat("1", 64),
+	"edw:consumerImage": "ghcr.io/edw/consumer@sha256:" + strings.Repeat("2", 64),
+}
+
+// azureFakes answer what the azure stack invokes and the outputs it reads.
+func azureFakes() []pulumitest.Option {
+	echoName := func(key string) pulumitest.ResourceFaker {
+		return func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["name"] = a.Inputs[resource.PropertyKey(key)]
+			return a.Name + "-id", out, nil
+		}
+	}
+	return []pulumitest.Option{
+		pulumitest.FakeInvoke("azure-native:authorization:getClientConfig", func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			return resource.NewPropertyMapFromMap(map[string]any{
+				"subscriptionId": fakeSubscription, "tenantId": "tenant-from-client-config",
+				"clientId": "deployer", "objectId": "deployer-object",
+			}), nil
+		}),
+		pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterAdminCredentials",
+			func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
+				kc := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\n"))
+				return resource.NewPropertyMapFromMap(map[string]any{
+					"kubeconfigs": []any{map[string]any{"name": "clusterAdmin", "value": kc}},
+				}), nil
+			}),
+		pulumitest.FakeResource(azCluster, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["name"] = a.Inputs["resourceName"]
+			out["oidcIssuerProfile"] = resource.NewObjectProperty(resource.PropertyMap{"issuerURL": resource.NewStringProperty(fakeIssuer)})
+			out["identityProfile"] = resource.NewObjectProperty(resource.PropertyMap{"kubeletidentity": resource.NewObjectProperty(
+				resource.PropertyMap{"objectId": resource.NewStringProperty("kubelet-object-id")})})
+			return a.Name + "-id", out, nil
+		}),
+		pulumitest.FakeResource(azIdentity, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["name"] = resource.NewStringProperty(a.Name)
+			out["clientId"] = resource.NewStringProperty(a.Name + "-client")
+			out["principalId"] = resource.NewStringProperty(a.Name + "-principal")
+			return a.Name + "-id", out, nil
+		}),
+		pulumitest.FakeResource(azAccount, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["name"] = resource.NewStringProperty("edwstore1a2b3c")
+			return a.Name + "-id", out, nil
+		}),
+		pulumitest.FakeResource(azRegistry, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["loginServer"] = resource.NewStringProperty("edwacr1a2b.azurecr.io")
+			return a.Name + "-id", out, nil
+		}),
+		pulumitest.FakeResource(azQueue, echoName("queueName")),
+		pulumitest.FakeResource(azTable, echoName("tableName")),
+		pulumitest.FakeResource(azRG, echoName("resourceGroupName")),
+	}
+}
+
+func runAzure(t *testing.T, extra map[string]string) (*pulumitest.Graph, map[string]any) {
+	t.Helper()
+	cfg := map[string]string{}
+	for k, v := range prebuilt {
+		cfg[k] = v
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	return runStack(t, "azure", cfg, azureFakes()...)
+}
+
+func TestAzureStackInventory(t *testing.T) {
+	g, _ := runAzure(t, nil)
+	count := map[string]int{}
+	for _, r := range g.Resources {
+		count[r.Type]++
+	}
+	want := map[string]int{
+		azRG: 1, azCluster: 1, azPool: 0, azAccount: 1, azQueue: 2, azTable: 1,
+		azIdentity: 3, azFIC: 3, azRole: 6, azRegistry: 1, napPool: 1,
+		"kubernetes:helm.sh/v3:Release": 1, "kubernetes:apps/v1:Deployment": 1,
+		"kubernetes:keda.sh/v1alpha1:ScaledObject": 1, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": 1,
+		"command:local:Command": 0, "pulumi:providers:azure-native": 1, "pulumi:providers:kubernetes": 1,
+	}
+	for typ, n := range want {
+		assert.Equal(t, n, count[typ], typ)
+	}
+	for _, r := range g.Resources {
+		if strings.HasPrefix(r.Type, "azure-native:") && r.Custom {
+			assert.Contains(t, r.Provider, "::pulumi:providers:azure-native::azure::", "%s uses the explicit provider", r)
+		}
+		if !r.Custom && r.Type != "pulumi:pulumi:Stack" {
+			assert.True(t, strings.HasPrefix(r.Type, "edw:"), "component token %s", r.Type)
+		}
+	}
+	g.WriteKubernetesObjects(t, "azure-auto")
+}
+
+func TestAKSClusterSettings(t *testing.T) {
+	g, _ := runAzure(t, nil)
+	c := g.OnlyOfType(t, azCluster)
+	for path, want := range map[string]any{
+		"oidcIssuerProfile.enabled":                true,
+		"securityProfile.workloadIdentity.enabled": true,
+		"aadProfile.enableAzureRBAC":               true,
+		"aadProfile.managed":                       true,
+		"identity.type":                            "SystemAssigned",
+		"kubernetesVersion":                        DefaultKubernetesVersion,
+		"resourceName":                             "edw-azure",
+		"nodeProvisioningProfile.mode":             "Auto",
+		"networkProfile.networkPlugin":             "azure",
+		"networkProfile.networkPluginMode":         "overlay",
+		"networkProfile.networkDataplane":          "cilium",
+		"agentPoolProfiles.0.mode":                 "System",
+		"agentPoolProfiles.0.vmSize":               DefaultSystemNodeSize(Azure),
+		"agentPoolProfiles.0.count":                float64(DefaultSystemNodeCount),
+		"agentPoolProfiles.0.enableAutoScaling":    false,
+		"agentPoolProfiles.0.nodeTaints":           []any{"CriticalAddonsOnly=true:NoSchedule"},
+	} {
+		got, ok := c.Plain(path)
+		assert.True(t, ok, "cluster input %s missing", path)
+		assert.Equal(t, want, got, path)
+	}
+	np := g.OnlyOfType(t, napPool)
+	assert.True(t, g.DependsOn(np, c), "the NAP NodePool goes before the cluster on destroy")
+	caps, _ := np.Plain("spec.template.spec.requirements.0.values")
+	assert.Equal(t, []any{"spot", "on-demand"}, caps)
+	arch, _ := np.Plain("spec.template.spec.requirements.1.values")
+	assert.Equal(t, []any{"amd64", "arm64"}, arch)
+	assert.Equal(t, "64", np.Str(t, "spec.limits.cpu"))
+	assert.Equal(t, "WhenEmptyOrUnderutilized", np.Str(t, "spec.disruption.consolidationPolicy"))
+}
+
+func TestClusterAutoscalerModeUsesSpotAndOnDemandPools(t *testing.T) {
+	g, _ := runAzure(t, map[string]string{"edw:nodeProvisioning": "cluster-autoscaler", "edw:architectures": `["amd64"]`, "edw:nodeCpuLimit": "40"})
+	c := g.OnlyOfType(t, azCluster)
+	_, nap := c.Input("nodeProvisioningProfile")
+	assert.False(t, nap, "no NAP in cluster-autoscaler mode")
+	assert.Empty(t, g.ByType(napPool))
+	pools := g.ByType(azPool)
+	require.Len(t, pools, 2)
+	byName := map[string]*pulumitest.Resource{}
+	for _, p := range pools {
+		byName[p.Str(t, "agentPoolName")] = p
+		assert.Equal(t, []string{"count"}, p.IgnoreChanges, "the autoscaler owns the count")
+		auto, _ := p.Plain("enableAutoScaling")
+		assert.Equal(t, true, auto)
+		maxCount, _ := p.Plain("maxCount")
+		assert.Equal(t, 10.0, maxCount, "40 vCPU over 2 pools of 2-vCPU nodes")
+	}
+	spot := byName["spotamd"]
+	require.NotNil(t, spot)
+	assert.Equal(t, "Spot", spot.Str(t, "scaleSetPriority"))
+	assert.Equal(t, azure.SpotValue, spot.Str(t, `nodeLabels.kubernetes\.azure\.com/scalesetpriority`))
+	taints, _ := spot.Plain("nodeTaints")
+	assert.Equal(t, []any{"kubernetes.azure.com/scalesetpriority=spot:NoSchedule"}, taints)
+	od := byName["odamd"]
+	require.NotNil(t, od)
+	_, odSpot := od.Input("scaleSetPriority")
+	assert.False(t, odSpot)
+	release := g.OnlyOfType(t, "kubernetes:helm.sh/v3:Release")
+	for _, p := range pools {
+		assert.True(t, g.DependsOn(release, p), "KEDA goes before the pools it may run on")
+	}
+	g.WriteKubernetesObjects(t, "azure-cluster-autoscaler")
+}
+
+func TestStorageAllowsNoSharedKey(t *testing.T) {
+	g, _ := runAzure(t, nil)
+	acct := g.OnlyOfType(t, azAccount)
+	for path, want := range map[string]any{
+		"allowSharedKeyAccess": false, "enableHttpsTrafficOnly": true, "minimumTlsVersion": "TLS1_2",
+		"allowBlobPublicAccess": false, "kind": "StorageV2",
+	} {
+		got, _ := acct.Plain(path)
+		assert.Equal(t, want, got, path)
+	}
+	names := []string{}
+	for _, q := range g.ByType(azQueue) {
+		names = append(names, q.Str(t, "queueName"))
+	}
+	sort.Strings(names)
+	assert.Equal(t, []string{"edw-work", "edw-work-poison"}, names)
+	for _, c := range g.Calls {
+		assert.NotContains(t, strings.ToLower(c.Token), "listkeys", "no storage key is ever read")
+	}
+	for _, r := range g.Resources {
+		for _, key := range []string{"AccountKey=", "AZURE_STORAGE_CONNECTION_STRING", "SharedAccessSignature"} {
+			assert.NotContains(t, flatten1(r), key, "%s carries a shared key", r)
+		}
+	}
+}
+
+// flatten1 renders all of a resource's inputs as one string for searching.
+func flatten1(r *pulumitest.Resource) string {
+	v, _ := r.Plain("")
+	var b strings.Builder
+	var walk func(any)
+	walk = func(x any) {
+		switch x := x.(type) {
+		case map[string]any:
+			for k, e := range x {
+				b.WriteString(k + "=")
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		default:
+			b.WriteString(strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(fmtAny(x), "\n", " "), "\t", " ")) + ";")
+		}
+	}
+	walk(v)
+	return b.String()
+}
+
+func fmtAny(x any) string {
+	if s, ok := x.(string); ok {
+		return s
+	}
+	return ""
+}
+
+func TestFederatedCredentialsTrustExactlyTheServiceAccountsCreated(t *testing.T) {
+	g, _ := runAzure(t, map[string]string{"edw:producer": "true"})
+	created := map[string]bool{}
+	for _, sa := range g.ByType("kubernetes:core/v1:ServiceAccount") {
+		created["system:serviceaccount:"+sa.Str(t, "metadata.namespace")+":"+sa.Str(t, "metadata.name")] = true
+	}
+	release := g.OnlyOfType(t, "kubernetes:helm.sh/v3:Release")
+	created["system:serviceaccount:"+release.Str(t, "namespace")+":"+release.Str(t, "values.serviceAccount.operator.name")] = true
+	require.Len(t, created, 3)
+
+	fics := g.ByType(azFIC)
+	require.Len(t, fics, 3)
+	subjects := map[string]bool{}
+	for i, f := range fics {
+		subjects[f.Str(t, "subject")] = true
+		assert.Equal(t, fakeIssuer, f.Str(t, "issuer"), "trusts this cluster's issuer")
+		aud, _ := f.Plain("audiences")
+		assert.Equal(t, []any{azure.WorkloadIDAudience}, aud)
+		if i > 0 {
+			assert.True(t, g.DependsOnDirectly(f, fics[i-1]), "%s waits for %s", f, fics[i-1])
+		}
+	}
+	assert.Equal(t, created, subjects)
+
+	// Each service account's annotation names the identity whose credential trusts it.
+	clientOf := map[string]string{}
+	for _, f := range fics {
+		clientOf[f.Str(t, "subject")] = f.Str(t, "resourceName") + "-client"
+	}
+	for _, sa := range g.ByType("kubernetes:core/v1:ServiceAccount") {
+		subject := "system:serviceaccount:" + sa.Str(t, "metadata.namespace") + ":" + sa.Str(t, "metadata.name")
+		assert.Equal(t, clientOf[subject], sa.Str(t, `metadata.annotations.azure\.workload\.identity/client-id`))
+	}
+	assert.Equal(t, clientOf[kube.KedaServiceAccount.Subject()],
+		release.Str(t, `values.serviceAccount.operator.annotations.azure\.workload\.identity/client-id`))
+	auth := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+	assert.Equal(t, clientOf[kube.KedaServiceAccount.Subject()], auth.Str(t, "spec.podIdentity.identityId"))
+}
+
+func TestRoleAssignmentsAreTheNarrowestListed(t *testing.T) {
+	g, _ := runAzure(t, nil)
+	id := func(typ, name string) string { return g.One(t, typ, name).ID }
+	queue, poison, table := id(azQueue, "edw-work"), id(azQueue, "edw-poison"), id(azTable, "edw-results")
+	principal := func(acct string) string { return "edw-" + acct + "-principal" }
+	want := map[string]bool{
+		principal("consumer") + "|" + azure.RoleQueueDataMessageProcessor + "|" + queue: true,
+		principal("consumer") + "|" + azure.RoleQueueDataMessageSender + "|" + poison:   true,
+		principal("consumer") + "|" + azure.RoleTableDataContributor + "|" + table:      true,
+		principal("producer") + "|" + azure.RoleQueueDataMessageSender + "|" + queue:    true,
+		principal("keda") + "|" + azure.RoleQueueDataReader + "|" + queue:               true,
+		"kubelet-object-id|" + azure.RoleAcrPull + "|" + id(azRegistry, "edw"):          true,
+	}
+	got := map[string]bool{}
+	for _, ra := range g.ByType(azRole) {
+		def := ra.Str(t, "roleDefinitionId")
+		prefix := "/subscriptions/" + fakeSubscription + "/providers/Microsoft.Authorization/roleDefinitions/"
+		require.True(t, strings.HasPrefix(def, prefix), "role definition from the client config's subscription: %s", def)
+		assert.Equal(t, "ServicePrincipal", ra.Str(t, "principalType"))
+		got[ra.Str(t, "principalId")+"|"+strings.TrimPrefix(def, prefix)+"|"+ra.Str(t, "scope")] = true
+	}
+	assert.Equal(t, want, got)
+}
+
+func TestNothingHardCodesASubscriptionOrTenant(t *testing.T) {
+	g, _ := runAzure(t, nil)
+	guid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	roles := map[string]bool{azure.RoleQueueDataReader: true, azure.RoleQueueDataMessageProcessor: true,
+		azure.RoleQueueDataMessageSender: true, azure.RoleTableDataContributor: true, azure.RoleAcrPull: true}
+	for _, r := range g.Resources {
+		for _, m := range guid.FindAllString(flatten1(r), -1) {
+			assert.True(t, roles[m], "%s carries a GUID that is not a built-in role id: %s", r, m)
+		}
+		assert.NotContains(t, flatten1(r), "/subscriptions/0", r.String())
+	}
+}
+
+func TestAzureDataIsRetainedOnlyWhenAsked(t *testing.T) {
+	kept := []string{azAccount, azQueue, azTable, azRG}
+	g, _ := runAzure(t, nil)
+	for _, r := range g.Resources {
+		assert.False(t, r.RetainOnDelete, "%s retained by default", r)
+	}
+	g, _ = runAzure(t, map[string]string{"edw:retainData": "true"})
+	for _, typ := range kept {
+		for _, r := range g.ByType(typ) {
+			assert.True(t, r.RetainOnDelete, "%s must be retained with edw:retainData", r)
+		}
+	}
+	assert.False(t, g.OnlyOfType(t, azCluster).RetainOnDelete)
+}
+
+func TestAzureTargetAndOutputs(t *testing.T) {
+	g, out := runAzure(t, nil)
+	so := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+	assert.Equal(t, "azure-queue", so.Str(t, "spec.triggers.0.type"))
+	assert.Equal(t, "edw-work", so.Str(t, "spec.triggers.0.metadata.queueName"), "the trigger names the queue we created")
+	assert.Equal(t, "edwstore1a2b3c", so.Str(t, "spec.triggers.0.metadata.accountName"))
+	dep := g.OnlyOfType(t, "kubernetes:apps/v1:Deployment")
+	env, _ := dep.Plain("spec.template.spec.containers.0.env")
+	for _, kv := range []map[string]any{
+		{"name": "EDW_CLOUD", "value": "azure"}, {"name": "EDW_STORAGE_ACCOUNT", "value": "edwstore1a2b3c"},
+		{"name": "EDW_QUEUE_NAME", "value": "edw-work"}, {"name": "EDW_POISON_QUEUE_NAME", "value": "edw-work-poison"},
+		{"name": "EDW_TABLE_NAME", "value": "edwresults"},
+	} {
+		assert.Contains(t, env, kv)
+	}
+	assert.Equal(t, "edw-azure", out["clusterName"])
+	assert.Equal(t, "edwstore1a2b3c", out["storageAccount"])
+	assert.Equal(t, "edw-work", out["queueName"])
+	assert.Equal(t, "edw-work-poison", out["poisonQueueName"])
+	assert.Equal(t, "edwresults", out["tableName"])
+	assert.Equal(t, prebuilt["edw:consumerImage"], out["consumerImage"])
+	assert.Contains(t, out["kubeconfig"], "kind: Config")
+	assert.Contains(t, out["producerCommand"], "EDW_STORAGE_ACCOUNT=edwstore1a2b3c EDW_QUEUE_NAME=edw-work go run ./cmd/producer")
+}
+
+func TestAzureTeardownOrder(t *testing.T) {
+	for _, mode := range []string{"auto", "cluster-autoscaler"} {
+		t.Run(mode, func(t *testing.T) {
+			g, _ := runAzure(t, map[string]string{"edw:nodeProvisioning": mode})
+			keda := []*pulumitest.Resource{releaseOfChart(t, g, "keda")}
+			controllers := map[string][]*pulumitest.Resource{
+				"kubernetes:keda.sh/v1alpha1:ScaledObject":          keda,
+				"kubernetes:keda.sh/v1alpha1:TriggerAuthentication": keda,
+			}
+			if mode == "auto" {
+				// NAP's Karpenter is part of the managed cluster.
+				controllers[napPool] = g.ByType(azCluster)
+			}
+			pools := append(g.ByType(azCluster), g.ByType(azPool)...)
+			if mode == "auto" {
+				pools = append(pools, g.ByType(napPool)...)
+			}
+			teardownSafe(t, g, controllers, pools)
+			for _, p := range pools {
+				assert.True(t, g.DependsOn(g.OnlyOfType(t, "kubernetes:apps/v1:Deployment"), p), "the consumer goes before %s", p)
+			}
+		})
+	}
+}
+
+func TestAzureBuildsImagesIntoTheRegistry(t *testing.T) {
+	t.Chdir("..") // the program runs in the project directory, next to workload/
+	g, _ := runStack(t, "azure", nil, append(azureFakes(),
+		pulumitest.FakeResource("command:local:Command", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			repo := a.Inputs["environment"].ObjectValue()["KO_DOCKER_REPO"].StringValue()
+			out["stdout"] = resource.NewStringProperty(repo + "@sha256:" + strings.Repeat("e", 64))
+			return a.Name, out, nil
+		}))...)
+	for _, c := range g.ByType("command:local:Command") {
+		assert.True(t, strings.HasPrefix(c.Str(t, "environment.KO_DOCKER_REPO"), "edwacr1a2b.azurecr.io/edw/"))
+	}
+	dep := g.OnlyOfType(t, "kubernetes:apps/v1:Deployment")
+	assert.Equal(t, "edwacr1a2b.azurecr.io/edw/consumer@sha256:"+strings.Repeat("e", 64), dep.Str(t, "spec.template.spec.containers.0.image"))
+}
+
+func TestTagsReachEveryTaggableResource(t *testing.T) {
+	g, _ := runAzure(t, map[string]string{"edw:tags": `{"team":"platform"}`})
+	tagged := 0
+	for _, r := range g.Resources {
+		if _, ok := r.Input("tags"); ok && strings.HasPrefix(r.Type, "azure-native:") {
+			tagged++
+			assert.Equal(t, "platform", r.Str(t, "tags.team"), r.String())
+			assert.Equal(t, "azure", r.Str(t, `tags.edw:stack`), r.String())
+		}
+	}
+	assert.GreaterOrEqual(t, tagged, 6)
+	g, _ = runAWS(t, map[string]string{"edw:tags": `{"team":"platform"}`})
+	p := g.OnlyOfType(t, "pulumi:providers:aws")
+	assert.Equal(t, "platform", p.Str(t, "defaultTags.tags.team"), "the aws provider tags everything it creates")
+}

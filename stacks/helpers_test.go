@@ -1,0 +1,45 @@
+package stacks
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/internal/pulumitest"
+)
+
+// projectRoot is where Pulumi.yaml lives, fixed before any test changes directory.
+var projectRoot, _ = filepath.Abs("..")
+
+// runStack runs the whole program for a stack whose config is Pulumi.<stack>.yaml
+// plus extra, and returns the recorded graph and the resolved stack outputs.
+func runStack(t *testing.T, stack string, extra map[string]string, opts ...pulumitest.Option) (*pulumitest.Graph, map[string]any) {
+	t.Helper()
+	outputs := map[string]any{}
+	resolved := make(chan struct{})
+	observe := func(m pulumi.Map) {
+		m.ToMapOutput().ApplyT(func(v map[string]any) map[string]any {
+			for k, x := range v {
+				outputs[k] = x
+			}
+			close(resolved)
+			return v
+		})
+	}
+	cfg := with(stackFile(t, stack), flatten(extra)...)
+	all := append([]pulumitest.Option{pulumitest.Stack(stack), pulumitest.Config(cfg)}, opts...)
+	g, err := pulumitest.RunErr(program(observe), all...)
+	require.NoError(t, err)
+	<-resolved
+	return g, outputs
+}
+
+func flatten(m map[string]string) []string {
+	var kv []string
+	for k, v := range m {
+		kv = append(kv, k, v)
+	}
+	return kv
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+type workflow struct {
+	On          map[string]any    `yaml:"on"`
+	Permissions map[string]string `yaml:"permissions"`
+	Jobs        map[string]struct {
+		Strategy struct {
+			Matrix map[string][]string `yaml:"matrix"`
+		} `yaml:"strategy"`
+		Steps []struct {
+			Uses string            `yaml:"uses"`
+			Run  string            `yaml:"run"`
+			With map[string]string `yaml:"with"`
+		} `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+func readWorkflow(t *testing.T, name string) (workflow, string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(".github", "workflows", name))
+	require.NoError(t, err)
+	var w workflow
+	require.NoError(t, yaml.Unmarshal(raw, &w))
+	return w, string(raw)
+}
+
+func TestPreviewWorkflowPreviewsBothStacksWithOIDCOnly(t *testing.T) {
+	w, raw := readWorkflow(t, "preview.yml")
+	assert.Contains(t, w.On, "pull_request")
+	assert.Equal(t, map[string]string{"contents": "read", "id-token": "write", "pull-requests": "write"}, w.Permissions)
+	job := w.Jobs["preview"]
+	assert.ElementsMatch(t, []string{"aws", "azure"}, job.Strategy.Matrix["stack"])
+	var pulumi, awsLogin, azLogin bool
+	for _, s := range job.Steps {
+		switch {
+		case strings.HasPrefix(s.Uses, "pulumi/actions@"):
+			pulumi = true
+			assert.Equal(t, "preview", s.With["command"], "the workflow never deploys")
+			assert.Equal(t, "true", s.With["comment-on-pr"])
+			assert.Equal(t, "true", s.With["diff"])
+			assert.Contains(t, s.With["stack-name"], "vars.")
+			assert.Contains(t, s.With["cloud-url"], "vars.")
+		case strings.HasPrefix(s.Uses, "aws-actions/configure-aws-credentials@"):
+			awsLogin = true
+			assert.Contains(t, s.With, "role-to-assume")
+		case strings.HasPrefix(s.Uses, "azure/login@"):
+			azLogin = true
+			assert.Contains(t, s.With, "client-id")
+			assert.Contains(t, s.With, "tenant-id")
+		}
+	}
+	assert.True(t, pulumi && awsLogin && azLogin, "pulumi preview with both OIDC logins")
+	for _, key := range []string{"aws-access-key-id", "aws-secret-access-key", "client-secret", "creds:"} {
+		assert.NotContains(t, raw, key, "no long-lived cloud keys")
+	}
+}
+
+func TestNoWorkflowDeploys(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(".github", "workflows", "*.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		w, _ := readWorkflow(t, filepath.Base(f))
+		for _, job := range w.Jobs {
+			for _, s := range job.Steps {
+				assert.NotContains(t, []string{"up", "destroy", "refresh"}, s.With["command"], f)
+				assert.NotRegexp(t, `pulumi\s+(up|destroy)`, s.Run, f)
+			}
+		}
+	}
+}
+
+func TestTestWorkflowRunsTheREADMETestCommand(t *testing.T) {
+	w, _ := readWorkflow(t, "test.yml")
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	ci, err := os.ReadFile(filepath.Join(".ci", "run"))
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "```sh\nmake test\n```")
+	assert.Contains(t, string(ci), "\nmake test\n")
+	var runs []string
+	for _, s := range w.Jobs["test"].Steps {
+		runs = append(runs, s.Run)
+	}
+	assert.Contains(t, runs, "make test")
+	assert.Contains(t, w.On, "push")
+	assert.Contains(t, w.On, "pull_request")
+}

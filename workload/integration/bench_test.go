@@ -1,0 +1,256 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edw-dev/edw/workload/internal/backend"
+	"github.com/edw-dev/edw/workload/internal/message"
+	"github.com/edw-dev/edw/workload/internal/producer"
+	"github.com/edw-dev/edw/workload/internal/queue"
+	"github.com/edw-dev/edw/workload/internal/store"
+	"github.com/edw-dev/edw/workload/internal/telemetry"
+	"github.com/edw-dev/edw/workload/internal/worker"
+)
+
+// The benchmarks compare our consumer and producer with a bare loop making the
+// same SDK calls with the same batch sizes and concurrency against the same
+// emulator in the same run, so the ratio says what the framework costs (parsing,
+// metrics, visibility keeping) independently of how fast this machine is.
+// Run them with: scripts/test-workload.sh -bench . -benchtime 1x -run '^$' ./integration/
+
+// loops is the consumer's default number of receive loops and the producer's
+// default batches in flight; the bare loops use the same.
+const loops = 4
+
+type benchTarget struct {
+	// n messages per consumer run; sends are much faster than receives, so a
+	// producer run sends sendN to last long enough to measure.
+	n, sendN int
+	open     func(b *testing.B) *stack
+}
+
+func benchTargets(b *testing.B) map[string]benchTarget {
+	return map[string]benchTarget{
+		"aws-fauxqs-dynalite": {n: 3000, sendN: 20000, open: func(b *testing.B) *stack {
+			return awsStack(b, need(b, "EDW_TEST_SQS_ENDPOINT"), need(b, "EDW_TEST_DYNAMODB_ENDPOINT"), 30)
+		}},
+		"azure-azurite": {n: 1000, sendN: 3000, open: func(b *testing.B) *stack {
+			return azureStack(b, need(b, "EDW_TEST_AZURITE_CONNECTION_STRING"))
+		}},
+	}
+}
+
+// openBackend builds our queue and store for s the way the binaries do: from the
+// contract's environment.
+func openBackend(b *testing.B, s *stack) *backend.Backend {
+	b.Helper()
+	for _, kv := range s.env {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	be, err := backend.Open(context.Background(), backend.FromEnv(os.Getenv), true, 30*time.Second)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return be
+}
+
+func bodies(b *testing.B, n int) [][]byte {
+	b.Helper()
+	out := make([][]byte, n)
+	for i := range out {
+		raw, err := message.Encode(message.Body{ID: fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), Msg: "bench", SrcStamp: time.Now()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = raw
+	}
+	return out
+}
+
+// bareSend sends bodies in batches of the queue's size from loops goroutines.
+func bareSend(ctx context.Context, q queue.Queue, all [][]byte) error {
+	batches := make(chan [][]byte)
+	go func() {
+		defer close(batches)
+		for start := 0; start < len(all); start += q.MaxBatch() {
+			batches <- all[start:min(start+q.MaxBatch(), len(all))]
+		}
+	}()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range batches {
+				if err := q.Send(ctx, batch); err != nil {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// bareConsume is the ceiling: receive a batch, write every message at once,
+// delete the batch, in loops goroutines, until n messages are deleted.
+func bareConsume(ctx context.Context, q queue.Queue, s store.Store, n int) error {
+	var deleted atomic.Int64
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil && deleted.Load() < int64(n) {
+				msgs, err := q.Receive(ctx, q.MaxBatch(), time.Second)
+				if err != nil {
+					cancel(err)
+					return
+				}
+				var pw sync.WaitGroup
+				for _, m := range msgs {
+					pw.Add(1)
+					go func() {
+						defer pw.Done()
+						now := time.Now()
+						if _, err := s.Put(ctx, store.Result{ID: m.ID, Msg: "bench", SrcStamp: now, DestStamp: now}); err != nil {
+							cancel(err)
+						}
+					}()
+				}
+				pw.Wait()
+				if len(msgs) > 0 {
+					if err := q.Delete(ctx, msgs); err != nil {
+						cancel(err)
+						return
+					}
+					deleted.Add(int64(len(msgs)))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// countingQueue ends the consumer's run once n messages are deleted, so the
+// measurement stops at the last delete rather than after an idle timeout.
+type countingQueue struct {
+	queue.Queue
+	n       int64
+	deleted atomic.Int64
+	done    func()
+}
+
+func (c *countingQueue) Delete(ctx context.Context, msgs []*queue.Message) error {
+	err := c.Queue.Delete(ctx, msgs)
+	if err == nil && c.deleted.Add(int64(len(msgs))) >= c.n {
+		c.done()
+	}
+	return err
+}
+
+func runConsumer(b *testing.B, be *backend.Backend, n int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	q := &countingQueue{Queue: be.Queue, n: int64(n), done: cancel}
+	w, err := worker.New(q, be.Store, telemetry.NewMetrics(), &telemetry.Health{}, telemetry.NewLogger(io.Discard, 0), worker.Config{
+		Receivers: loops, Wait: time.Second, MaxReceiveCount: 5, Visibility: 30 * time.Second,
+		DrainTimeout: 30 * time.Second, ProcessedBy: "bench",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Run(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if got := q.deleted.Load(); got < int64(n) {
+		b.Fatalf("consumer deleted %d of %d messages before the deadline", got, n)
+	}
+}
+
+// Each side runs twice per iteration in the order ours, bare, bare, ours, so an
+// emulator that slows as it fills up does not favour whichever side runs first.
+var abba = []bool{true, false, false, true}
+
+func BenchmarkConsumer(b *testing.B) {
+	for name, target := range benchTargets(b) {
+		b.Run(name, func(b *testing.B) {
+			var ours, bare time.Duration
+			for range b.N {
+				for _, isOurs := range abba {
+					// A fresh queue and table, filled before the clock starts.
+					be := openBackend(b, target.open(b))
+					if err := bareSend(context.Background(), be.Queue, bodies(b, target.n)); err != nil {
+						b.Fatal(err)
+					}
+					start := time.Now()
+					if isOurs {
+						runConsumer(b, be, target.n)
+						ours += time.Since(start)
+						continue
+					}
+					if err := bareConsume(context.Background(), be.Queue, be.Store, target.n); err != nil {
+						b.Fatal(err)
+					}
+					bare += time.Since(start)
+				}
+			}
+			report(b, "consumer", float64(b.N*target.n*len(abba)/2), ours, bare)
+		})
+	}
+}
+
+func BenchmarkProducer(b *testing.B) {
+	for name, target := range benchTargets(b) {
+		b.Run(name, func(b *testing.B) {
+			var ours, bare time.Duration
+			for range b.N {
+				for _, isOurs := range abba {
+					be := openBackend(b, target.open(b))
+					if isOurs {
+						sum := producer.Run(context.Background(), be.Queue, producer.Config{Count: target.sendN, Concurrency: loops, Msg: "bench"})
+						if sum.Sent != int64(target.sendN) {
+							b.Fatalf("producer sent %d of %d (%d failed)", sum.Sent, target.sendN, sum.Failed)
+						}
+						ours += time.Duration(sum.Seconds * float64(time.Second))
+						continue
+					}
+					all := bodies(b, target.sendN)
+					start := time.Now()
+					if err := bareSend(context.Background(), be.Queue, all); err != nil {
+						b.Fatal(err)
+					}
+					bare += time.Since(start)
+				}
+			}
+			report(b, "producer", float64(b.N*target.sendN*len(abba)/2), ours, bare)
+		})
+	}
+}
+
+func report(b *testing.B, what string, msgs float64, ours, bare time.Duration) {
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(msgs/ours.Seconds(), what+"-msg/s")
+	b.ReportMetric(msgs/bare.Seconds(), "bare-msg/s")
+	b.ReportMetric(bare.Seconds()/ours.Seconds(), "ratio")
+	b.Logf("%s: %.0f msg/s, bare loop %.0f msg/s, ratio %.2f", what, msgs/ours.Seconds(), msgs/bare.Seconds(), bare.Seconds()/ours.Seconds())
+}

@@ -1,0 +1,76 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// azurite is a private Azurite with on-disk state, so it can be stopped and
+// started again on the same ports without losing the queue.
+type azurite struct {
+	dir, data    string
+	qport, tport int
+	conn         string
+	cmd          *exec.Cmd
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startAzurite(t *testing.T, emulatorDir string) *azurite {
+	a := &azurite{dir: emulatorDir, data: t.TempDir(), qport: freePort(t), tport: freePort(t)}
+	key := "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	a.conn = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;"+
+		"QueueEndpoint=http://127.0.0.1:%d/devstoreaccount1;TableEndpoint=http://127.0.0.1:%d/devstoreaccount1;", key, a.qport, a.tport)
+	a.start(t)
+	t.Cleanup(func() { a.stop(t) })
+	return a
+}
+
+func (a *azurite) start(t *testing.T) {
+	t.Helper()
+	a.cmd = exec.Command("node", filepath.Join(a.dir, "node_modules", ".bin", "azurite"),
+		"--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", a.data,
+		"--blobPort", fmt.Sprint(freePort(t)), "--queueHost", "127.0.0.1", "--queuePort", fmt.Sprint(a.qport),
+		"--tableHost", "127.0.0.1", "--tablePort", fmt.Sprint(a.tport))
+	a.cmd.Stdout, a.cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, a.cmd.Start())
+	for _, port := range []int{a.qport, a.tport} {
+		eventually(t, 30*time.Second, fmt.Sprintf("azurite on %d", port), func() bool {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+}
+
+func (a *azurite) stop(t *testing.T) {
+	t.Helper()
+	if a.cmd == nil || a.cmd.ProcessState != nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-done
+	}
+}

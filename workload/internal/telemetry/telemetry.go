@@ -1,0 +1,117 @@
+// Package telemetry is the consumer's Prometheus metrics, its health endpoints and
+// its JSON logger.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the consumer's counters and histograms, on their own registry.
+type Metrics struct {
+	Registry   *prometheus.Registry
+	Received   prometheus.Counter
+	Processed  prometheus.Counter
+	Duplicates prometheus.Counter
+	Poisoned   prometheus.Counter
+	Failed     prometheus.Counter
+	// Processing is seconds from receive to delete, per message.
+	Processing prometheus.Histogram
+	// Latency is seconds from srcStamp to the result write: end-to-end.
+	Latency prometheus.Histogram
+}
+
+// NewMetrics registers the consumer's metrics on a new registry.
+func NewMetrics() *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "edw", Subsystem: "consumer", Name: name, Help: help})
+	}
+	m := &Metrics{
+		Registry:   prometheus.NewRegistry(),
+		Received:   counter("messages_received_total", "Messages received from the work queue, redeliveries included."),
+		Processed:  counter("messages_processed_total", "Messages whose result this consumer wrote."),
+		Duplicates: counter("messages_duplicate_total", "Messages whose result an earlier delivery had already written."),
+		Poisoned:   counter("messages_poisoned_total", "Messages moved to the dead-letter or poison queue."),
+		Failed:     counter("messages_failed_total", "Processing attempts that failed and were left for redelivery."),
+		Processing: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "edw", Subsystem: "consumer", Name: "processing_seconds",
+			Help:    "Seconds from receiving a message to deleting it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "edw", Subsystem: "consumer", Name: "end_to_end_seconds",
+			Help:    "Seconds from the message's srcStamp to its result being written.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+	}
+	m.Registry.MustRegister(m.Received, m.Processed, m.Duplicates, m.Poisoned, m.Failed, m.Processing, m.Latency,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Health is liveness and readiness: live while the process runs its loop, ready
+// once the queue has answered and while it keeps answering.
+type Health struct {
+	ready atomic.Bool
+}
+
+// SetReady records whether the last queue call succeeded.
+func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
+
+// Ready reports readiness.
+func (h *Health) Ready() bool { return h.ready.Load() }
+
+// Handler serves /metrics, /healthz and /readyz.
+func Handler(m *Metrics, h *Health) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !h.Ready() {
+			http.Error(w, "queue not reachable yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	return mux
+}
+
+// Serve listens on addr until ctx ends. It returns the bound address at once
+// (useful with ":0") and serves in the background.
+func Serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	return ln.Addr(), nil
+}
+
+// NewLogger is a JSON slog logger.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,326 @@
+// Package worker is the consumer's loop: receive a batch, process each message
+// with bounded concurrency, write its result, then delete it. It knows the queue
+// and the store only through their interfaces.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edw-dev/edw/workload/internal/message"
+	"github.com/edw-dev/edw/workload/internal/queue"
+	"github.com/edw-dev/edw/workload/internal/store"
+	"github.com/edw-dev/edw/workload/internal/telemetry"
+)
+
+// Config tunes the loop.
+type Config struct {
+	// Receivers is how many receive loops run at once; each processes its batch
+	// concurrently, so at most Receivers × batch messages are in flight.
+	Receivers int
+	// Wait is the long-poll wait of one receive.
+	Wait time.Duration
+	// MaxReceiveCount is the receive after which a message that still fails is
+	// dead-lettered.
+	MaxReceiveCount int
+	// Visibility is the queue's visibility timeout; in-flight messages are
+	// extended every half of it so slow work is not redelivered to another pod.
+	Visibility time.Duration
+	// DrainTimeout bounds how long in-flight work may finish after shutdown starts.
+	DrainTimeout time.Duration
+	// ExitWhenIdle, when positive, ends Run once no message arrived for that long.
+	ExitWhenIdle time.Duration
+	// ProcessedBy names this consumer in result rows (the pod name).
+	ProcessedBy string
+	// WriteAttempts is how often a failing write is tried within one receive.
+	WriteAttempts int
+}
+
+// Worker runs the loop.
+type Worker struct {
+	q       queue.Queue
+	s       store.Store
+	metrics *telemetry.Metrics
+	health  *telemetry.Health
+	log     *slog.Logger
+	cfg     Config
+	now     func() time.Time
+
+	lastReceive atomic.Int64
+	// inFlight counts batches being processed: a slow batch is not idleness.
+	inFlight atomic.Int64
+}
+
+// New checks cfg and returns a worker.
+func New(q queue.Queue, s store.Store, m *telemetry.Metrics, h *telemetry.Health, log *slog.Logger, cfg Config) (*Worker, error) {
+	switch {
+	case cfg.Receivers < 1:
+		return nil, fmt.Errorf("receivers %d: want at least 1", cfg.Receivers)
+	case cfg.MaxReceiveCount < 1:
+		return nil, fmt.Errorf("max receive count %d: want at least 1", cfg.MaxReceiveCount)
+	case cfg.Visibility < 2*time.Second:
+		return nil, fmt.Errorf("visibility timeout %s: want at least 2s", cfg.Visibility)
+	}
+	if cfg.WriteAttempts < 1 {
+		cfg.WriteAttempts = 3
+	}
+	return &Worker{q: q, s: s, metrics: m, health: h, log: log, cfg: cfg, now: time.Now}, nil
+}
+
+// Run processes messages until ctx ends (SIGTERM) or the queue has been idle for
+// ExitWhenIdle. On shutdown it stops receiving, lets in-flight messages finish for
+// up to DrainTimeout, and returns nil: anything unfinished is still on the queue.
+func (w *Worker) Run(ctx context.Context) error {
+	receiving, stop := context.WithCancel(ctx)
+	defer stop()
+	// Work outlives the receive context so SIGTERM finishes what was received.
+	working, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	w.lastReceive.Store(w.now().UnixNano())
+	var idle atomic.Bool
+	if w.cfg.ExitWhenIdle > 0 {
+		go w.watchIdle(receiving, stop, &idle)
+	}
+
+	var wg sync.WaitGroup
+	for i := 0; i < w.cfg.Receivers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.receiveLoop(receiving, working)
+		}()
+	}
+	<-receiving.Done()
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	drain := w.cfg.DrainTimeout
+	if drain <= 0 {
+		drain = 30 * time.Second
+	}
+	select {
+	case <-done:
+	case <-time.After(drain):
+		cancelWork()
+		w.log.Warn("drain timeout: unfinished messages stay on the queue for redelivery", "timeout", drain)
+		<-done
+	}
+	if idle.Load() {
+		w.log.Info("queue idle, exiting", "idle", w.cfg.ExitWhenIdle)
+	} else {
+		w.log.Info("stopped receiving and drained in-flight messages")
+	}
+	return nil
+}
+
+func (w *Worker) watchIdle(ctx context.Context, stop context.CancelFunc, idle *atomic.Bool) {
+	tick := time.NewTicker(min(w.cfg.ExitWhenIdle/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			last := time.Unix(0, w.lastReceive.Load())
+			if w.inFlight.Load() == 0 && w.now().Sub(last) >= w.cfg.ExitWhenIdle {
+				idle.Store(true)
+				stop()
+				return
+			}
+		}
+	}
+}
+
+func (w *Worker) receiveLoop(receiving, working context.Context) {
+	backoff := 100 * time.Millisecond
+	for receiving.Err() == nil {
+		// The receive itself runs on the work context: cancelling it mid-call can
+		// leave messages dequeued server-side but never delivered, hidden for a
+		// whole visibility timeout. Shutdown waits for at most one Wait instead.
+		msgs, err := w.q.Receive(working, w.q.MaxBatch(), w.cfg.Wait)
+		if err != nil {
+			if receiving.Err() != nil {
+				return
+			}
+			w.health.SetReady(false)
+			w.log.Warn("receive failed; retrying", "err", err, "backoff", backoff)
+			if sleep(receiving, backoff) != nil {
+				return
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		w.health.SetReady(true)
+		if len(msgs) == 0 {
+			continue
+		}
+		w.lastReceive.Store(w.now().UnixNano())
+		w.metrics.Received.Add(float64(len(msgs)))
+		w.processBatch(working, msgs)
+	}
+}
+
+// outcome of one message.
+type outcome int
+
+const (
+	ack   outcome = iota // result written (or already there): delete
+	dead                 // dead-lettered: delete
+	retry                // leave on the queue for redelivery
+)
+
+func (w *Worker) processBatch(ctx context.Context, msgs []*queue.Message) {
+	start := w.now()
+	// Time spent working, deletes and their retries included, counts as activity
+	// for --exit-when-idle.
+	w.inFlight.Add(1)
+	defer func() {
+		w.lastReceive.Store(w.now().UnixNano())
+		w.inFlight.Add(-1)
+	}()
+	// keepHidden must have returned before Delete reads the handles: an extend
+	// replaces a message's pop receipt, and an extend cut off half way may have
+	// replaced it on the server already, so it is never cancelled, only not repeated.
+	stopHiding, hidingDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(hidingDone)
+		w.keepHidden(ctx, stopHiding, msgs)
+	}()
+
+	outcomes := make([]outcome, len(msgs))
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcomes[i] = w.process(ctx, m)
+		}()
+	}
+	wg.Wait()
+	close(stopHiding)
+	<-hidingDone
+
+	var remove []*queue.Message
+	for i, m := range msgs {
+		if outcomes[i] != retry {
+			remove = append(remove, m)
+		}
+	}
+	if len(remove) == 0 {
+		return
+	}
+	if err := w.deleteWithRetry(ctx, remove); err != nil {
+		// The results are written; redelivery finds them and deletes again.
+		w.log.Warn("delete failed; messages will be redelivered and recognised as duplicates", "err", err, "count", len(remove))
+		return
+	}
+	elapsed := w.now().Sub(start).Seconds()
+	for range remove {
+		w.metrics.Processing.Observe(elapsed)
+	}
+}
+
+// deleteWithRetry rides out a short outage: the results are already written, so
+// retrying is safe, and a delete that succeeds now spares a redelivery later.
+func (w *Worker) deleteWithRetry(ctx context.Context, msgs []*queue.Message) error {
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 && sleep(ctx, time.Duration(250<<attempt)*time.Millisecond) != nil {
+			break
+		}
+		if err = w.q.Delete(ctx, msgs); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// keepHidden extends the visibility of a batch still in flight every half timeout.
+func (w *Worker) keepHidden(ctx context.Context, stop <-chan struct{}, msgs []*queue.Message) {
+	tick := time.NewTicker(w.cfg.Visibility / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			for _, m := range msgs {
+				if err := w.q.Extend(ctx, m, w.cfg.Visibility); err != nil && ctx.Err() == nil {
+					w.log.Warn("extend visibility failed", "id", m.ID, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (w *Worker) process(ctx context.Context, m *queue.Message) outcome {
+	body, err := message.Parse(m.Body, m.ID)
+	if err != nil {
+		// A malformed body fails the same way on every receive: dead-letter it now.
+		return w.deadLetter(ctx, m, err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < w.cfg.WriteAttempts; attempt++ {
+		if attempt > 0 && sleep(ctx, time.Duration(100<<(2*attempt))*time.Millisecond) != nil {
+			break
+		}
+		now := w.now()
+		written, err := w.s.Put(ctx, store.Result{
+			ID:                body.ID,
+			Msg:               body.Msg,
+			SrcStamp:          body.SrcStamp,
+			DestStamp:         now,
+			ProcessingSeconds: now.Sub(body.SrcStamp).Seconds(),
+			ProcessedBy:       w.cfg.ProcessedBy,
+			ReceiveCount:      m.ReceiveCount,
+		})
+		if err == nil {
+			if written {
+				w.metrics.Processed.Inc()
+				w.metrics.Latency.Observe(now.Sub(body.SrcStamp).Seconds())
+			} else {
+				w.metrics.Duplicates.Inc()
+			}
+			return ack
+		}
+		lastErr = err
+	}
+	w.metrics.Failed.Inc()
+	if m.ReceiveCount >= w.cfg.MaxReceiveCount {
+		return w.deadLetter(ctx, m, fmt.Errorf("gave up after %d receives: %w", m.ReceiveCount, lastErr))
+	}
+	w.log.Warn("write failed; message left for redelivery", "id", m.ID, "receiveCount", m.ReceiveCount, "err", lastErr)
+	return retry
+}
+
+func (w *Worker) deadLetter(ctx context.Context, m *queue.Message, reason error) outcome {
+	if err := w.q.DeadLetter(ctx, m, reason.Error()); err != nil {
+		// Never drop: without a copy in the dead-letter queue the message stays put.
+		w.log.Error("dead-letter failed; message left on the queue", "id", m.ID, "reason", reason, "err", err)
+		return retry
+	}
+	w.metrics.Poisoned.Inc()
+	w.log.Warn("message dead-lettered", "id", m.ID, "receiveCount", m.ReceiveCount, "reason", reason,
+		"invalid", errors.Is(reason, message.ErrInvalid))
+	return dead
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

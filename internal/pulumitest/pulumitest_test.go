@@ -40,6 +40,12 @@ func program(ctx *pulumi.Context) error {
 	}, b, pulumi.DeleteBeforeReplace(true)); err != nil {
 		return err
 	}
+	// The SDK expands a dependency on a component into the children it knows
+	// of when the dependent registers, and learns of a child asynchronously;
+	// waiting for a's URN makes the expansion include a on every run.
+	registered := make(chan struct{})
+	a.URN().ApplyT(func(pulumi.URN) error { close(registered); return nil })
+	<-registered
 	c := &thing{}
 	if err := ctx.RegisterResource("test:index:Thing", "c", pulumi.Map{"value": pulumi.String("c")}, c,
 		pulumi.DependsOn([]pulumi.Resource{g})); err != nil {

@@ -72,6 +72,9 @@ type stack struct {
 	dlqLen func(t testing.TB) int
 	rows   func(t testing.TB) map[string]int // id → times written (always 1 unless duplicated)
 	send   func(t testing.TB, bodies ...string)
+	// drop deletes the queues and the table; benchmarks call it after each run
+	// so the emulator does not grow (and slow) over the run.
+	drop func(t testing.TB)
 }
 
 // awsStack creates an SQS queue with a redrive policy to its DLQ and an
@@ -137,6 +140,14 @@ func awsStack(t testing.TB, sqsEndpoint, ddbEndpoint string, visibility int) *st
 				require.NoError(t, err)
 			}
 		},
+		drop: func(t testing.TB) {
+			for _, url := range []*string{q.QueueUrl, dlq.QueueUrl} {
+				_, err := sq.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: url})
+				require.NoError(t, err)
+			}
+			_, err := db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+			require.NoError(t, err)
+		},
 	}
 }
 
@@ -187,6 +198,14 @@ func azureStack(t testing.TB, conn string) *stack {
 				_, err := work.EnqueueMessage(ctx, b, nil)
 				require.NoError(t, err)
 			}
+		},
+		drop: func(t testing.TB) {
+			for _, q := range []*azqueue.QueueClient{work, poison} {
+				_, err := q.Delete(ctx, nil)
+				require.NoError(t, err)
+			}
+			_, err := table.Delete(ctx, nil)
+			require.NoError(t, err)
 		},
 	}
 }

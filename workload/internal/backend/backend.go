@@ -11,10 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -33,7 +36,15 @@ type Env struct {
 	StorageAccount, ConnectionString, QueueName, PoisonQueueName string
 	// Both
 	TableName string
+	// AttemptTimeout bounds one HTTP attempt; zero means DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
 }
+
+// DefaultAttemptTimeout bounds one HTTP attempt. Neither SDK bounds an attempt by
+// default, so a request the service never answers would hang its message for
+// good, its visibility extended all the while; cut off, the attempt is retried.
+// It must exceed the longest SQS long poll (20s).
+const DefaultAttemptTimeout = 30 * time.Second
 
 // FromEnv reads the contract's variables through getenv.
 func FromEnv(getenv func(string) string) Env {
@@ -94,6 +105,9 @@ func Open(ctx context.Context, e Env, needStore bool, visibility time.Duration) 
 	if err := e.Validate(needStore); err != nil {
 		return nil, err
 	}
+	if e.AttemptTimeout <= 0 {
+		e.AttemptTimeout = DefaultAttemptTimeout
+	}
 	if e.Cloud == "aws" {
 		return openAWS(ctx, e, needStore)
 	}
@@ -103,9 +117,12 @@ func Open(ctx context.Context, e Env, needStore bool, visibility time.Duration) 
 func openAWS(ctx context.Context, e Env, needStore bool) (*Backend, error) {
 	// The standard retryer backs off on throttling and 5xx; a few more attempts than
 	// the default ride out a short outage without surfacing errors.
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6 })
-	}))
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6 })
+		}),
+		// http.Client.Timeout applies to each attempt: the retryer sends a new request.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(e.AttemptTimeout)))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
@@ -122,12 +139,19 @@ func openAzure(e Env, needStore bool, visibility time.Duration) (*Backend, error
 		tsvc *aztables.ServiceClient
 		err  error
 	)
+	// The SDK's default retries throttling and 5xx but waits on an unanswered
+	// request forever; more, shorter-spaced retries ride out a short outage.
+	opts := azcore.ClientOptions{Retry: policy.RetryOptions{
+		MaxRetries: 5, TryTimeout: e.AttemptTimeout, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 5 * time.Second,
+	}}
+	qopts := &azqueue.ClientOptions{ClientOptions: opts}
+	topts := &aztables.ClientOptions{ClientOptions: opts}
 	if e.ConnectionString != "" {
-		if qsvc, err = azqueue.NewServiceClientFromConnectionString(e.ConnectionString, nil); err != nil {
+		if qsvc, err = azqueue.NewServiceClientFromConnectionString(e.ConnectionString, qopts); err != nil {
 			return nil, fmt.Errorf("queue client from connection string: %w", err)
 		}
 		if needStore {
-			if tsvc, err = aztables.NewServiceClientFromConnectionString(e.ConnectionString, nil); err != nil {
+			if tsvc, err = aztables.NewServiceClientFromConnectionString(e.ConnectionString, topts); err != nil {
 				return nil, fmt.Errorf("table client from connection string: %w", err)
 			}
 		}
@@ -137,11 +161,11 @@ func openAzure(e Env, needStore bool, visibility time.Duration) (*Backend, error
 			return nil, fmt.Errorf("azure credential: %w", err)
 		}
 		account := strings.ToLower(e.StorageAccount)
-		if qsvc, err = azqueue.NewServiceClient("https://"+account+".queue.core.windows.net/", cred, nil); err != nil {
+		if qsvc, err = azqueue.NewServiceClient("https://"+account+".queue.core.windows.net/", cred, qopts); err != nil {
 			return nil, fmt.Errorf("queue client for %s: %w", account, err)
 		}
 		if needStore {
-			if tsvc, err = aztables.NewServiceClient("https://"+account+".table.core.windows.net/", cred, nil); err != nil {
+			if tsvc, err = aztables.NewServiceClient("https://"+account+".table.core.windows.net/", cred, topts); err != nil {
 				return nil, fmt.Errorf("table client for %s: %w", account, err)
 			}
 		}

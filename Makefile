@@ -29,7 +29,7 @@ test-workload:
 
 # Consumer and producer throughput beside the emulators' own ceiling, as a ratio.
 bench:
-	bash scripts/test-workload.sh -run '^$$' -bench . -benchtime 2x
+	bash scripts/test-workload.sh -run '^$$' -bench . -benchtime 1x
 
 # The whole event flow locally: make demo STACK=azure DEMO_ARGS="--messages 5000 --rate 300"
 STACK ?= aws

@@ -18,6 +18,15 @@ emu_stop() {
   rm -rf "$EMU_TMP"
 }
 
+emu_fresh() { # names…: stops every emulator and starts the named ones with no state
+  emu_stop
+  EMU_TMP="$(mktemp -d)"
+  local e
+  for e in "$@"; do
+    emu_start "$e" || return 1
+  done
+}
+
 emu_free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

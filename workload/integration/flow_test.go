@@ -115,7 +115,7 @@ func TestSIGTERMDrainsInFlightWorkAndExitsZero(t *testing.T) {
 
 func TestConsumerRecoversWhenTheEmulatorComesBack(t *testing.T) {
 	dir := need(t, "EDW_TEST_EMULATOR_DIR")
-	emu := startAzurite(t, dir)
+	emu := startAzurite(t, dir, true)
 	s := azureStack(t, emu.conn)
 	produce(t, s, "--count=600")
 	// Deletes that fail during the outage come back after the visibility timeout;

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// azurite is a private Azurite with on-disk state, so it can be stopped and
-// started again on the same ports without losing the queue.
+// azurite is a private Azurite. With on-disk state it can be stopped and started
+// again on the same ports without losing the queue.
 type azurite struct {
-	dir, data    string
+	dir, data    string // data is empty for in-memory state
 	qport, tport int
 	conn         string
 	cmd          *exec.Cmd
@@ -30,8 +30,11 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startAzurite(t *testing.T, emulatorDir string) *azurite {
-	a := &azurite{dir: emulatorDir, data: t.TempDir(), qport: freePort(t), tport: freePort(t)}
+func startAzurite(t testing.TB, emulatorDir string, onDisk bool) *azurite {
+	a := &azurite{dir: emulatorDir, qport: freePort(t), tport: freePort(t)}
+	if onDisk {
+		a.data = t.TempDir()
+	}
 	key := "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 	a.conn = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;"+
 		"QueueEndpoint=http://127.0.0.1:%d/devstoreaccount1;TableEndpoint=http://127.0.0.1:%d/devstoreaccount1;", key, a.qport, a.tport)
@@ -40,13 +43,17 @@ func startAzurite(t *testing.T, emulatorDir string) *azurite {
 	return a
 }
 
-func (a *azurite) start(t *testing.T) {
+func (a *azurite) start(t testing.TB) {
 	t.Helper()
-	a.cmd = exec.Command("node", filepath.Join(a.dir, "node_modules", ".bin", "azurite"),
-		"--silent", "--disableTelemetry", "--skipApiVersionCheck", "--location", a.data,
-		"--blobPort", fmt.Sprint(freePort(t)), "--queueHost", "127.0.0.1", "--queuePort", fmt.Sprint(a.qport),
-		"--tableHost", "127.0.0.1", "--tablePort", fmt.Sprint(a.tport))
-	a.cmd.Stdout, a.cmd.Stderr = os.Stderr, os.Stderr
+	state := []string{"--inMemoryPersistence"}
+	if a.data != "" {
+		state = []string{"--location", a.data}
+	}
+	a.cmd = exec.Command("node", append([]string{filepath.Join(a.dir, "node_modules", ".bin", "azurite"),
+		"--silent", "--disableTelemetry", "--skipApiVersionCheck",
+		"--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(freePort(t)), "--queueHost", "127.0.0.1", "--queuePort", fmt.Sprint(a.qport),
+		"--tableHost", "127.0.0.1", "--tablePort", fmt.Sprint(a.tport)}, state...)...)
+	a.cmd.Stderr = os.Stderr // its stdout is a startup banner per run
 	require.NoError(t, a.cmd.Start())
 	for _, port := range []int{a.qport, a.tport} {
 		eventually(t, 30*time.Second, fmt.Sprintf("azurite on %d", port), func() bool {
@@ -59,7 +66,7 @@ func (a *azurite) start(t *testing.T) {
 	}
 }
 
-func (a *azurite) stop(t *testing.T) {
+func (a *azurite) stop(t testing.TB) {
 	t.Helper()
 	if a.cmd == nil || a.cmd.ProcessState != nil {
 		return

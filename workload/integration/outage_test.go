@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/workload/internal/emulator"
 )
 
 // azurite is a private Azurite. With on-disk state it can be stopped and started
@@ -35,9 +37,7 @@ func startAzurite(t testing.TB, emulatorDir string, onDisk bool) *azurite {
 	if onDisk {
 		a.data = t.TempDir()
 	}
-	key := "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-	a.conn = fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;"+
-		"QueueEndpoint=http://127.0.0.1:%d/devstoreaccount1;TableEndpoint=http://127.0.0.1:%d/devstoreaccount1;", key, a.qport, a.tport)
+	a.conn = emulator.AzuriteConnectionString(fmt.Sprintf("http://127.0.0.1:%d", a.qport), fmt.Sprintf("http://127.0.0.1:%d", a.tport))
 	a.start(t)
 	t.Cleanup(func() { a.stop(t) })
 	return a

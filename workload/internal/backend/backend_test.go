@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/edw-dev/edw/workload/internal/emulator"
 	"github.com/edw-dev/edw/workload/internal/store"
 )
 
@@ -170,10 +171,8 @@ func TestDefaultAttemptTimeoutOutlastsTheLongestLongPoll(t *testing.T) {
 // openAzurite opens a consumer backend on a fake Azure Storage endpoint.
 func openAzurite(t *testing.T, url string) *Backend {
 	t.Helper()
-	// Azurite's published development key: the fake does not check signatures.
-	const key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;"+
-		"QueueEndpoint=%[2]s/devstoreaccount1;TableEndpoint=%[2]s/devstoreaccount1;", key, url)
+	// The fake does not check signatures.
+	conn := emulator.AzuriteConnectionString(url, url)
 	be, err := Open(context.Background(), Env{Cloud: "azure", ConnectionString: conn, QueueName: "q", TableName: "t",
 		AttemptTimeout: attempt}, true, 30*time.Second)
 	require.NoError(t, err)

@@ -57,6 +57,14 @@ func AWS(ctx context.Context, sqsEndpoint, ddbEndpoint, name string, visibilityS
 		"AWS_ENDPOINT_URL_SQS=" + sqsEndpoint, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbEndpoint}, nil
 }
 
+// AzuriteConnectionString reaches Azurite's development account at the given
+// endpoints (http://host:port), signing with the key Azurite publishes for it.
+func AzuriteConnectionString(queueEndpoint, tableEndpoint string) string {
+	const key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+	return fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=%s;"+
+		"QueueEndpoint=%s/devstoreaccount1;TableEndpoint=%s/devstoreaccount1;", key, queueEndpoint, tableEndpoint)
+}
+
 // Azure creates a queue, its poison queue and a table in Azurite.
 func Azure(ctx context.Context, conn, name string) ([]string, error) {
 	qsvc, err := azqueue.NewServiceClientFromConnectionString(conn, nil)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,6 +16,15 @@ const StampLayout = "2006-01-02 15:04:05.000000"
 
 // MaxBodyBytes is the largest body accepted: SQS's limit, and larger than Azure's.
 const MaxBodyBytes = 256 * 1024
+
+// MaxIDLength is the longest id: it must fit a DynamoDB key and an Azure RowKey.
+const MaxIDLength = 128
+
+// MaxClockSkew is how far srcStamp may lie ahead of the consumer's clock and still
+// be taken for clock skew between producer and consumer hosts: the result is
+// stored with messageProcessingTime 0 and counted. Further ahead, the stamp is
+// not a clock at all, and no processing time computed from it would mean anything.
+const MaxClockSkew = 5 * time.Minute
 
 // ErrInvalid marks a body that will never be processable, however often it is
 // retried; the worker dead-letters it at once.
@@ -27,63 +37,120 @@ type Body struct {
 	SrcStamp time.Time `json:"-"`
 }
 
-type wire struct {
-	ID       *string `json:"id"`
-	Msg      *string `json:"msg"`
-	SrcStamp *string `json:"srcStamp"`
-}
-
-// Parse validates a body. queueID is the queue's own message id, used as the key
-// when the body has no id (reference producers do not send one); it is stable
-// across redeliveries, so results stay idempotent.
+// Parse validates a body and names every problem it finds, in the body's own
+// JSON field names. queueID is the queue's own message id, used as the key when
+// the body has no id (reference producers do not send one); it is stable across
+// redeliveries, so results stay idempotent.
 func Parse(raw []byte, queueID string) (Body, error) {
 	if len(raw) > MaxBodyBytes {
 		return Body{}, fmt.Errorf("%w: body is %d bytes, more than %d", ErrInvalid, len(raw), MaxBodyBytes)
 	}
-	var w wire
+	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&w); err != nil {
-		return Body{}, fmt.Errorf("%w: not a JSON object: %v", ErrInvalid, err)
+	if err := dec.Decode(&fields); err != nil || fields == nil {
+		return Body{}, fmt.Errorf("%w: body is not a JSON object %s", ErrInvalid, describeNonObject(raw, err))
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(raw[dec.InputOffset():]); len(rest) > 0 {
 		return Body{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
 	}
-	if w.Msg == nil {
-		return Body{}, fmt.Errorf("%w: missing \"msg\"", ErrInvalid)
+
+	var (
+		b        Body
+		problems []string
+	)
+	if msg, problem := stringField(fields, "msg"); problem != "" {
+		problems = append(problems, problem)
+	} else {
+		b.Msg = msg
 	}
-	if w.SrcStamp == nil {
-		return Body{}, fmt.Errorf("%w: missing \"srcStamp\"", ErrInvalid)
+	if stamp, problem := stringField(fields, "srcStamp"); problem != "" {
+		problems = append(problems, problem)
+	} else if t, err := time.ParseInLocation(StampLayout, stamp, time.UTC); err != nil {
+		problems = append(problems, fmt.Sprintf(`"srcStamp" %q is not UTC time as YYYY-MM-DD HH:MM:SS.ffffff`, stamp))
+	} else {
+		b.SrcStamp = t
 	}
-	stamp, err := time.ParseInLocation(StampLayout, *w.SrcStamp, time.UTC)
-	if err != nil {
-		return Body{}, fmt.Errorf("%w: srcStamp %q is not %q", ErrInvalid, *w.SrcStamp, StampLayout)
-	}
-	b := Body{Msg: *w.Msg, SrcStamp: stamp}
-	switch {
-	case w.ID != nil && validID(*w.ID):
-		b.ID = *w.ID
-	case w.ID != nil:
-		return Body{}, fmt.Errorf("%w: id %q must be 1-128 printable characters", ErrInvalid, *w.ID)
-	case queueID != "":
+	if _, present := fields["id"]; present && string(fields["id"]) != "null" {
+		id, problem := stringField(fields, "id")
+		if problem == "" {
+			problem = idProblem(id)
+		}
+		if problem != "" {
+			problems = append(problems, problem)
+		}
+		b.ID = id
+	} else if queueID != "" {
 		b.ID = queueID
-	default:
-		return Body{}, fmt.Errorf("%w: no id in the body and none from the queue", ErrInvalid)
+	} else {
+		problems = append(problems, `no "id" in the body and none from the queue`)
+	}
+	if len(problems) > 0 {
+		return Body{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(problems, "; "))
 	}
 	return b, nil
 }
 
-// validID keeps ids usable as DynamoDB keys and Azure RowKeys (which forbid / \ # ?
-// and control characters).
-func validID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
+// stringField reads a required string field, or says what is wrong with it.
+func stringField(fields map[string]json.RawMessage, name string) (string, string) {
+	raw, ok := fields[name]
+	if !ok || string(raw) == "null" {
+		return "", fmt.Sprintf("missing %q", name)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Sprintf("%q must be a string, not %s", name, jsonKind(raw))
+	}
+	return s, ""
+}
+
+// idProblem keeps ids usable as DynamoDB keys and Azure RowKeys, which forbid
+// / \ # ? and control characters.
+func idProblem(id string) string {
+	const allowed = `1 to 128 bytes, any characters but / \ # ? and control characters`
+	if id == "" || len(id) > MaxIDLength {
+		return fmt.Sprintf(`"id" is %d bytes; want %s`, len(id), allowed)
 	}
 	for _, r := range id {
-		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || r == '#' || r == '?' {
-			return false
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == '/' || r == '\\' || r == '#' || r == '?' {
+			return fmt.Sprintf(`"id" %q contains %q; want %s`, id, r, allowed)
 		}
 	}
-	return true
+	return ""
+}
+
+func describeNonObject(raw []byte, err error) string {
+	if err == nil {
+		return "(it is null)"
+	}
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Sprintf("(invalid JSON at byte %d: %s)", syntax.Offset, syntax.Error())
+	}
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return "(it is empty)"
+	}
+	return fmt.Sprintf("(it is %s)", jsonKind(trimmed))
+}
+
+// jsonKind names a JSON value's type as a user writing JSON would.
+func jsonKind(raw json.RawMessage) string {
+	switch c := bytes.TrimSpace(raw); {
+	case len(c) == 0:
+		return "empty"
+	case c[0] == '"':
+		return "a string"
+	case c[0] == '{':
+		return "an object"
+	case c[0] == '[':
+		return "an array"
+	case c[0] == 't' || c[0] == 'f':
+		return "a boolean"
+	case c[0] == 'n':
+		return "null"
+	default:
+		return "a number"
+	}
 }
 
 // Encode renders a body as the producer sends it.

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -126,7 +128,16 @@ func openAWS(ctx context.Context, e Env, needStore bool) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
-	b := &Backend{Queue: queue.NewSQS(sqs.NewFromConfig(cfg), e.QueueURL, e.DLQURL)}
+	client := sqs.NewFromConfig(cfg)
+	configured := aws.ToString(client.Options().BaseEndpoint)
+	endpoint, err := sqsEndpoint(configured, map[string]string{"EDW_QUEUE_URL": e.QueueURL, "EDW_DLQ_URL": e.DLQURL})
+	if err != nil {
+		return nil, err
+	}
+	if endpoint != configured {
+		client = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	}
+	b := &Backend{Queue: queue.NewSQS(client, e.QueueURL, e.DLQURL)}
 	if needStore {
 		b.Store = store.NewDynamoDB(dynamodb.NewFromConfig(cfg), e.TableName)
 	}
@@ -137,7 +148,9 @@ func openAzure(e Env, needStore bool, visibility time.Duration) (*Backend, error
 	var (
 		qsvc *azqueue.ServiceClient
 		tsvc *aztables.ServiceClient
-		err  error
+		// tableEndpoint labels errors: aztables clients do not expose their URL.
+		tableEndpoint string
+		err           error
 	)
 	// The SDK's default retries throttling and 5xx but waits on an unanswered
 	// request forever; more, shorter-spaced retries ride out a short outage.
@@ -154,6 +167,7 @@ func openAzure(e Env, needStore bool, visibility time.Duration) (*Backend, error
 			if tsvc, err = aztables.NewServiceClientFromConnectionString(e.ConnectionString, topts); err != nil {
 				return nil, fmt.Errorf("table client from connection string: %w", err)
 			}
+			tableEndpoint = connectionStringValue(e.ConnectionString, "TableEndpoint")
 		}
 	} else {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
@@ -165,14 +179,127 @@ func openAzure(e Env, needStore bool, visibility time.Duration) (*Backend, error
 			return nil, fmt.Errorf("queue client for %s: %w", account, err)
 		}
 		if needStore {
-			if tsvc, err = aztables.NewServiceClient("https://"+account+".table.core.windows.net/", cred, topts); err != nil {
+			tableEndpoint = "https://" + account + ".table.core.windows.net/"
+			if tsvc, err = aztables.NewServiceClient(tableEndpoint, cred, topts); err != nil {
 				return nil, fmt.Errorf("table client for %s: %w", account, err)
 			}
 		}
 	}
 	b := &Backend{Queue: queue.NewAzureQueue(qsvc, e.QueueName, e.PoisonQueueName, visibility)}
 	if needStore {
-		b.Store = store.NewAzureTable(tsvc.NewClient(e.TableName))
+		b.Store = store.NewAzureTable(tsvc.NewClient(e.TableName), e.TableName, tableEndpoint)
 	}
 	return b, nil
+}
+
+// connectionStringValue reads one key of an Azure Storage connection string;
+// with no explicit endpoint it names the account's default one.
+func connectionStringValue(conn, key string) string {
+	account := ""
+	for _, part := range strings.Split(conn, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		switch {
+		case strings.EqualFold(k, key):
+			return v
+		case strings.EqualFold(k, "AccountName"):
+			account = v
+		}
+	}
+	return "https://" + account + ".table.core.windows.net/ (the account's default endpoint)"
+}
+
+// Check reads the queue and, for the consumer, the table once and names every
+// one that failed, with the endpoint it used, so a wrong URL, name, endpoint or
+// credential stops the program at start-up instead of passing for an idle queue.
+func (b *Backend) Check(ctx context.Context) error {
+	var errs []error
+	if err := b.Queue.Check(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("cannot read the %w", err))
+	}
+	if b.Store != nil {
+		if err := b.Store.Check(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("cannot read the %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("start-up check: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// sqsEndpoint decides where SQS requests go. The SDK sends every request to its
+// configured endpoint (AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL), or else to the
+// regional endpoint, whatever host the queue URL names. A URL on AWS's own hosts
+// agrees with that. A URL on another host (an emulator) is honoured when no
+// endpoint is configured, and is an error when a different one is: requests
+// would silently go somewhere the URL does not say.
+func sqsEndpoint(configured string, urls map[string]string) (string, error) {
+	endpoint := configured
+	names := make([]string, 0, len(urls))
+	for name := range urls {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		raw := urls[name]
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s=%q: want an SQS queue URL, http(s)://host/account/queue", name, raw))
+			continue
+		}
+		if awsHost(u.Hostname()) {
+			continue
+		}
+		origin := u.Scheme + "://" + u.Host
+		switch {
+		case endpoint == "":
+			endpoint = origin
+		case !sameOrigin(endpoint, origin) && configured != "":
+			errs = append(errs, fmt.Errorf("%s=%s names host %s, but the SDK sends SQS requests to %s (AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL): "+
+				"point both at the same server, or unset the endpoint to use the URL's host", name, raw, u.Host, configured))
+		case !sameOrigin(endpoint, origin):
+			errs = append(errs, fmt.Errorf("%s=%s names host %s, another server than the queue URL's %s", name, raw, u.Host, endpoint))
+		}
+	}
+	return endpoint, errors.Join(errs...)
+}
+
+func awsHost(host string) bool {
+	host = strings.ToLower(host)
+	for _, suffix := range []string{".amazonaws.com", ".amazonaws.com.cn", ".api.aws"} {
+		if strings.HasSuffix(host, suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin compares scheme, host and port, taking every loopback name for one.
+func sameOrigin(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if u.Scheme == "https" {
+			return "443"
+		}
+		return "80"
+	}
+	host := func(u *url.URL) string {
+		h := strings.ToLower(u.Hostname())
+		if h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.") {
+			return "loopback"
+		}
+		return h
+	}
+	return ua.Scheme == ub.Scheme && host(ua) == host(ub) && port(ua) == port(ub)
 }

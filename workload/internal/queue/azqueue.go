@@ -33,6 +33,15 @@ const azureBatch = 32
 
 func (q *AzureQueue) MaxBatch() int { return azureBatch }
 
+// Check reads the queue's properties: it fails on a missing queue, a wrong
+// account or key, or an unreachable endpoint.
+func (q *AzureQueue) Check(ctx context.Context) error {
+	if _, err := q.work.GetProperties(ctx, nil); err != nil {
+		return fmt.Errorf("queue %s: %w", q.work.URL(), err)
+	}
+	return nil
+}
+
 // Receive polls: Azure queues have no long polling, so an empty queue is polled
 // again with a growing pause until wait has passed.
 func (q *AzureQueue) Receive(ctx context.Context, max int, wait time.Duration) ([]*Message, error) {

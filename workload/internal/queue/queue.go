@@ -20,8 +20,14 @@ type Message struct {
 
 // Queue is a work queue with a dead-letter (poison) queue.
 type Queue interface {
+	// Check reads the queue once, so a program pointed at a queue it cannot
+	// reach fails at start-up, saying which queue and endpoint.
+	Check(ctx context.Context) error
 	// Receive waits up to wait for at most max messages, hiding them for the
 	// queue's visibility timeout. It returns an empty slice when none arrived.
+	// Cancelling ctx ends the wait at once: a message the service handed out at
+	// that instant stays hidden for one visibility timeout and is then delivered
+	// again, so nothing is lost, and an idle consumer stops within a second.
 	Receive(ctx context.Context, max int, wait time.Duration) ([]*Message, error)
 	// Delete removes messages whose results are durably written.
 	Delete(ctx context.Context, msgs []*Message) error
@@ -32,7 +38,9 @@ type Queue interface {
 	DeadLetter(ctx context.Context, m *Message, reason string) error
 	// Send enqueues bodies, batching where the backend can.
 	Send(ctx context.Context, bodies [][]byte) error
-	// Len is the approximate number of visible messages, as KEDA reads it.
+	// Len is the approximate number of messages waiting or in flight (received,
+	// not yet deleted): what KEDA's trigger counts by default (aws-sqs-queue's
+	// scaleOnInFlight, azure-queue's queueLengthStrategy "all").
 	Len(ctx context.Context) (int, error)
 	// MaxBatch is the most messages one Receive or Send call handles.
 	MaxBatch() int

@@ -29,6 +29,26 @@ const sqsBatch = 10
 
 func (q *SQS) MaxBatch() int { return sqsBatch }
 
+// Check reads the queue's ARN, with few retries: at start-up a wrong URL or an
+// unreachable endpoint should be reported, not ridden out.
+func (q *SQS) Check(ctx context.Context) error {
+	_, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: &q.url, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn},
+	}, func(o *sqs.Options) { o.RetryMaxAttempts = 2 })
+	if err != nil {
+		return fmt.Errorf("queue %s at %s: %w", q.url, q.Endpoint(), err)
+	}
+	return nil
+}
+
+// Endpoint is where the client sends requests.
+func (q *SQS) Endpoint() string {
+	if e := q.client.Options().BaseEndpoint; e != nil && *e != "" {
+		return *e
+	}
+	return fmt.Sprintf("https://sqs.%s.amazonaws.com (the SDK's regional endpoint)", q.client.Options().Region)
+}
+
 func (q *SQS) Receive(ctx context.Context, max int, wait time.Duration) ([]*Message, error) {
 	out, err := q.client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    &q.url,
@@ -159,17 +179,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 func (q *SQS) Len(ctx context.Context) (int, error) {
 	out, err := q.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       &q.url,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
+		QueueUrl: &q.url,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible},
 	})
 	if err != nil {
 		return 0, fmt.Errorf("length of %s: %w", q.url, err)
 	}
-	n, err := strconv.Atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
-	if err != nil {
-		return 0, fmt.Errorf("length of %s: %w", q.url, err)
+	total := 0
+	for _, name := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		n, err := strconv.Atoi(out.Attributes[string(name)])
+		if err != nil {
+			return 0, fmt.Errorf("length of %s: %s: %w", q.url, name, err)
+		}
+		total += n
 	}
-	return n, nil
+	return total, nil
 }
 
 func truncate(s string, n int) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics are the consumer's counters and histograms, on their own registry.
@@ -24,8 +25,17 @@ type Metrics struct {
 	Received   prometheus.Counter
 	Processed  prometheus.Counter
 	Duplicates prometheus.Counter
-	Poisoned   prometheus.Counter
-	Failed     prometheus.Counter
+	// Conflicts are messages whose id already holds a result with different
+	// content: two messages sent with one id, not a redelivery.
+	Conflicts prometheus.Counter
+	Poisoned  prometheus.Counter
+	// Permanent are messages dead-lettered at once because no retry could store
+	// them (malformed, over the table's limits, a conflict); Poisoned counts them too.
+	Permanent prometheus.Counter
+	Failed    prometheus.Counter
+	// FutureStamps are results whose srcStamp lay ahead of this consumer's clock
+	// (within message.MaxClockSkew): stored with messageProcessingTime 0.
+	FutureStamps prometheus.Counter
 	// Processing is seconds from receive to delete, per message.
 	Processing prometheus.Histogram
 	// Latency is seconds from srcStamp to the result write: end-to-end.
@@ -42,8 +52,12 @@ func NewMetrics() *Metrics {
 		Received:   counter("messages_received_total", "Messages received from the work queue, redeliveries included."),
 		Processed:  counter("messages_processed_total", "Messages whose result this consumer wrote."),
 		Duplicates: counter("messages_duplicate_total", "Messages whose result an earlier delivery had already written."),
+		Conflicts:  counter("messages_conflict_total", "Messages whose id already holds a result with different content (dead-lettered)."),
 		Poisoned:   counter("messages_poisoned_total", "Messages moved to the dead-letter or poison queue."),
+		Permanent:  counter("messages_permanent_failure_total", "Messages dead-lettered at once because no retry could store them."),
 		Failed:     counter("messages_failed_total", "Processing attempts that failed and were left for redelivery."),
+		FutureStamps: counter("src_stamp_in_future_total",
+			"Results whose srcStamp was ahead of the consumer's clock; stored with messageProcessingTime 0."),
 		Processing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "edw", Subsystem: "consumer", Name: "processing_seconds",
 			Help:    "Seconds from receiving a message to deleting it.",
@@ -55,9 +69,37 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}),
 	}
-	m.Registry.MustRegister(m.Received, m.Processed, m.Duplicates, m.Poisoned, m.Failed, m.Processing, m.Latency,
+	m.Registry.MustRegister(m.Received, m.Processed, m.Duplicates, m.Conflicts, m.Poisoned, m.Permanent, m.Failed, m.FutureStamps,
+		m.Processing, m.Latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Totals are the counters at one moment: the consumer prints them as its last
+// line, so whoever ran it counts exactly what it did, drain included.
+type Totals struct {
+	Received     int64 `json:"received"`
+	Processed    int64 `json:"processed"`
+	Duplicates   int64 `json:"duplicates"`
+	Conflicts    int64 `json:"conflicts"`
+	DeadLettered int64 `json:"deadLettered"`
+	Failed       int64 `json:"failed"`
+}
+
+// Totals reads the counters.
+func (m *Metrics) Totals() Totals {
+	return Totals{
+		Received: value(m.Received), Processed: value(m.Processed), Duplicates: value(m.Duplicates),
+		Conflicts: value(m.Conflicts), DeadLettered: value(m.Poisoned), Failed: value(m.Failed),
+	}
+}
+
+func value(c prometheus.Counter) int64 {
+	var d dto.Metric
+	if err := c.Write(&d); err != nil {
+		return 0
+	}
+	return int64(d.GetCounter().GetValue())
 }
 
 // Health is liveness and readiness: live while the process runs its loop, ready

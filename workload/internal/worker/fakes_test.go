@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edw-dev/edw/workload/internal/failure"
 	"github.com/edw-dev/edw/workload/internal/queue"
 	"github.com/edw-dev/edw/workload/internal/store"
 )
@@ -24,6 +25,8 @@ type memQueue struct {
 	reasons    []string
 	deletes    int
 	failDelete int // fail this many Delete calls
+	// receiveErr, while set, fails every Receive, as an unreachable queue does.
+	receiveErr error
 }
 
 type memMsg struct {
@@ -39,6 +42,8 @@ func newMemQueue(visibility time.Duration) *memQueue {
 
 func (q *memQueue) MaxBatch() int { return 10 }
 
+func (q *memQueue) Check(context.Context) error { return nil }
+
 func (q *memQueue) add(body string) string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -53,6 +58,10 @@ func (q *memQueue) Receive(ctx context.Context, max int, wait time.Duration) ([]
 	deadline := time.Now().Add(wait)
 	for {
 		q.mu.Lock()
+		if err := q.receiveErr; err != nil {
+			q.mu.Unlock()
+			return nil, err
+		}
 		var out []*queue.Message
 		now := time.Now()
 		for _, id := range q.order {
@@ -144,6 +153,19 @@ type memStore struct {
 	failN   int             // fail this many writes, any id
 	gate    chan struct{}   // when set, writes wait for it to close
 	entered chan struct{}   // when set, signalled as each write starts
+	// rejectFor are ids whose writes the backend refuses for their content.
+	rejectFor map[string]bool
+	// maxMsg, when positive, is the longest msg Validate accepts.
+	maxMsg int
+}
+
+func (s *memStore) Check(context.Context) error { return nil }
+
+func (s *memStore) Validate(r store.Result) error {
+	if s.maxMsg > 0 && len(r.Msg) > s.maxMsg {
+		return failure.Permanent(fmt.Errorf("msg is %d characters, more than %d", len(r.Msg), s.maxMsg))
+	}
+	return nil
 }
 
 func newMemStore() *memStore {
@@ -174,7 +196,13 @@ func (s *memStore) Put(ctx context.Context, r store.Result) (bool, error) {
 		s.failN--
 		return false, errors.New("put: injected transient failure")
 	}
-	if _, ok := s.rows[r.ID]; ok {
+	if s.rejectFor[r.ID] {
+		return false, failure.Permanent(errors.New("put: PropertyValueTooLarge"))
+	}
+	if old, ok := s.rows[r.ID]; ok {
+		if old.Msg != r.Msg || !old.SrcStamp.Equal(r.SrcStamp) {
+			return false, &store.ConflictError{ID: r.ID, Existing: old}
+		}
 		return false, nil
 	}
 	s.rows[r.ID] = r

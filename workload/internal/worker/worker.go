@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edw-dev/edw/workload/internal/failure"
 	"github.com/edw-dev/edw/workload/internal/message"
 	"github.com/edw-dev/edw/workload/internal/queue"
 	"github.com/edw-dev/edw/workload/internal/store"
@@ -51,7 +52,12 @@ type Worker struct {
 	cfg     Config
 	now     func() time.Time
 
+	// lastReceive is when messages last arrived or work last finished.
 	lastReceive atomic.Int64
+	// lastFailure is when a receive last failed; lastEmpty when one last reached
+	// the queue and found it empty. Idle means the queue answered "empty", never
+	// that it could not be reached.
+	lastFailure, lastEmpty atomic.Int64
 	// inFlight counts batches being processed: a slow batch is not idleness.
 	inFlight atomic.Int64
 }
@@ -83,6 +89,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelWork()
 
 	w.lastReceive.Store(w.now().UnixNano())
+	w.lastFailure.Store(0)
+	w.lastEmpty.Store(0)
 	var idle atomic.Bool
 	if w.cfg.ExitWhenIdle > 0 {
 		go w.watchIdle(receiving, stop, &idle)
@@ -127,8 +135,11 @@ func (w *Worker) watchIdle(ctx context.Context, stop context.CancelFunc, idle *a
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			last := time.Unix(0, w.lastReceive.Load())
-			if w.inFlight.Load() == 0 && w.now().Sub(last) >= w.cfg.ExitWhenIdle {
+			// The window restarts at every message and every failed receive, and
+			// must hold at least one receive that reached the queue and found it empty.
+			since := max(w.lastReceive.Load(), w.lastFailure.Load())
+			quiet := w.now().Sub(time.Unix(0, since)) >= w.cfg.ExitWhenIdle
+			if w.inFlight.Load() == 0 && quiet && w.lastEmpty.Load() >= since {
 				idle.Store(true)
 				stop()
 				return
@@ -140,14 +151,17 @@ func (w *Worker) watchIdle(ctx context.Context, stop context.CancelFunc, idle *a
 func (w *Worker) receiveLoop(receiving, working context.Context) {
 	backoff := 100 * time.Millisecond
 	for receiving.Err() == nil {
-		// The receive itself runs on the work context: cancelling it mid-call can
-		// leave messages dequeued server-side but never delivered, hidden for a
-		// whole visibility timeout. Shutdown waits for at most one Wait instead.
-		msgs, err := w.q.Receive(working, w.q.MaxBatch(), w.cfg.Wait)
+		// Shutdown cancels the receive, long poll included, so an idle consumer
+		// stops at once instead of after up to one Wait (20s). A message the
+		// queue handed to the cancelled call is not lost: it stays hidden for one
+		// visibility timeout and is then delivered again (its receive count one
+		// higher). Processing runs on the work context and is never cut short.
+		msgs, err := w.q.Receive(receiving, w.q.MaxBatch(), w.cfg.Wait)
+		if receiving.Err() != nil && len(msgs) == 0 {
+			return
+		}
 		if err != nil {
-			if receiving.Err() != nil {
-				return
-			}
+			w.lastFailure.Store(w.now().UnixNano())
 			w.health.SetReady(false)
 			w.log.Warn("receive failed; retrying", "err", err, "backoff", backoff)
 			if sleep(receiving, backoff) != nil {
@@ -159,6 +173,7 @@ func (w *Worker) receiveLoop(receiving, working context.Context) {
 		backoff = 100 * time.Millisecond
 		w.health.SetReady(true)
 		if len(msgs) == 0 {
+			w.lastEmpty.Store(w.now().UnixNano())
 			continue
 		}
 		w.lastReceive.Store(w.now().UnixNano())
@@ -266,51 +281,87 @@ func (w *Worker) process(ctx context.Context, m *queue.Message) outcome {
 	body, err := message.Parse(m.Body, m.ID)
 	if err != nil {
 		// A malformed body fails the same way on every receive: dead-letter it now.
-		return w.deadLetter(ctx, m, err)
+		return w.deadLetter(ctx, m, err, true)
+	}
+	if ahead := body.SrcStamp.Sub(w.now()); ahead > message.MaxClockSkew {
+		return w.deadLetter(ctx, m, fmt.Errorf("%w: \"srcStamp\" %s is %s ahead of the consumer's clock; up to %s is taken for clock skew",
+			message.ErrInvalid, body.SrcStamp.Format(message.StampLayout), ahead.Round(time.Second), message.MaxClockSkew), true)
+	}
+	result := func(now time.Time) store.Result {
+		return store.Result{
+			ID:        body.ID,
+			Msg:       body.Msg,
+			SrcStamp:  body.SrcStamp,
+			DestStamp: now,
+			// A srcStamp ahead of this clock (skew between hosts, within
+			// MaxClockSkew) counts as processed at once, never in negative time.
+			ProcessingSeconds: max(0, now.Sub(body.SrcStamp).Seconds()),
+			ProcessedBy:       w.cfg.ProcessedBy,
+			ReceiveCount:      m.ReceiveCount,
+		}
+	}
+	if err := w.s.Validate(result(w.now())); err != nil {
+		return w.deadLetter(ctx, m, err, true)
 	}
 	var lastErr error
 	for attempt := 0; attempt < w.cfg.WriteAttempts; attempt++ {
 		if attempt > 0 && sleep(ctx, time.Duration(100<<(2*attempt))*time.Millisecond) != nil {
 			break
 		}
-		now := w.now()
-		written, err := w.s.Put(ctx, store.Result{
-			ID:                body.ID,
-			Msg:               body.Msg,
-			SrcStamp:          body.SrcStamp,
-			DestStamp:         now,
-			ProcessingSeconds: now.Sub(body.SrcStamp).Seconds(),
-			ProcessedBy:       w.cfg.ProcessedBy,
-			ReceiveCount:      m.ReceiveCount,
-		})
-		if err == nil {
-			if written {
-				w.metrics.Processed.Inc()
-				w.metrics.Latency.Observe(now.Sub(body.SrcStamp).Seconds())
-			} else {
-				w.metrics.Duplicates.Inc()
+		r := result(w.now())
+		written, err := w.s.Put(ctx, r)
+		var conflict *store.ConflictError
+		switch {
+		case err == nil && written:
+			w.metrics.Processed.Inc()
+			w.metrics.Latency.Observe(r.ProcessingSeconds)
+			if r.SrcStamp.After(r.DestStamp) {
+				w.metrics.FutureStamps.Inc()
+				w.log.Debug("srcStamp ahead of this consumer's clock; stored with messageProcessingTime 0",
+					"id", r.ID, "srcStamp", r.SrcStamp.Format(message.StampLayout), "ahead", r.SrcStamp.Sub(r.DestStamp))
 			}
 			return ack
+		case err == nil:
+			w.metrics.Duplicates.Inc()
+			return ack
+		case errors.As(err, &conflict):
+			// Not a redelivery: another message was sent with this id. Its content
+			// cannot be stored under the id, so it goes to the dead-letter queue,
+			// where it can be inspected, and the stored result stays.
+			w.metrics.Conflicts.Inc()
+			w.log.Warn("conflicting message: its id already holds a result with different content",
+				"id", r.ID, "queueMessageId", m.ID, "receiveCount", m.ReceiveCount,
+				"srcStamp", r.SrcStamp.Format(message.StampLayout),
+				"storedSrcStamp", conflict.Existing.SrcStamp.Format(message.StampLayout),
+				"storedProcessedBy", conflict.Existing.ProcessedBy, "storedReceiveCount", conflict.Existing.ReceiveCount)
+			return w.deadLetter(ctx, m, err, true)
+		case failure.IsPermanent(err):
+			return w.deadLetter(ctx, m, err, true)
 		}
 		lastErr = err
 	}
 	w.metrics.Failed.Inc()
 	if m.ReceiveCount >= w.cfg.MaxReceiveCount {
-		return w.deadLetter(ctx, m, fmt.Errorf("gave up after %d receives: %w", m.ReceiveCount, lastErr))
+		return w.deadLetter(ctx, m, fmt.Errorf("gave up after %d receives: %w", m.ReceiveCount, lastErr), false)
 	}
 	w.log.Warn("write failed; message left for redelivery", "id", m.ID, "receiveCount", m.ReceiveCount, "err", lastErr)
 	return retry
 }
 
-func (w *Worker) deadLetter(ctx context.Context, m *queue.Message, reason error) outcome {
+// deadLetter moves m to the dead-letter queue with the reason. permanent says
+// it goes at once, because no retry could process it.
+func (w *Worker) deadLetter(ctx context.Context, m *queue.Message, reason error, permanent bool) outcome {
 	if err := w.q.DeadLetter(ctx, m, reason.Error()); err != nil {
 		// Never drop: without a copy in the dead-letter queue the message stays put.
 		w.log.Error("dead-letter failed; message left on the queue", "id", m.ID, "reason", reason, "err", err)
 		return retry
 	}
 	w.metrics.Poisoned.Inc()
-	w.log.Warn("message dead-lettered", "id", m.ID, "receiveCount", m.ReceiveCount, "reason", reason,
-		"invalid", errors.Is(reason, message.ErrInvalid))
+	if permanent {
+		w.metrics.Permanent.Inc()
+	}
+	w.log.Warn("message dead-lettered", "id", m.ID, "receiveCount", m.ReceiveCount, "reason", reason.Error(),
+		"permanent", permanent, "invalid", errors.Is(reason, message.ErrInvalid))
 	return dead
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -130,7 +129,7 @@ func openAWS(ctx context.Context, e Env, needStore bool) (*Backend, error) {
 	}
 	client := sqs.NewFromConfig(cfg)
 	configured := aws.ToString(client.Options().BaseEndpoint)
-	endpoint, err := sqsEndpoint(configured, map[string]string{"EDW_QUEUE_URL": e.QueueURL, "EDW_DLQ_URL": e.DLQURL})
+	endpoint, err := sqsEndpoint(configured, []namedURL{{"EDW_QUEUE_URL", e.QueueURL}, {"EDW_DLQ_URL", e.DLQURL}})
 	if err != nil {
 		return nil, err
 	}
@@ -227,22 +226,20 @@ func (b *Backend) Check(ctx context.Context) error {
 	return nil
 }
 
+// namedURL is a queue URL and the variable it came from.
+type namedURL struct{ name, url string }
+
 // sqsEndpoint decides where SQS requests go. The SDK sends every request to its
 // configured endpoint (AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL), or else to the
 // regional endpoint, whatever host the queue URL names. A URL on AWS's own hosts
 // agrees with that. A URL on another host (an emulator) is honoured when no
 // endpoint is configured, and is an error when a different one is: requests
 // would silently go somewhere the URL does not say.
-func sqsEndpoint(configured string, urls map[string]string) (string, error) {
+func sqsEndpoint(configured string, urls []namedURL) (string, error) {
 	endpoint := configured
-	names := make([]string, 0, len(urls))
-	for name := range urls {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	var errs []error
-	for _, name := range names {
-		raw := urls[name]
+	for _, nu := range urls {
+		name, raw := nu.name, nu.url
 		if raw == "" {
 			continue
 		}

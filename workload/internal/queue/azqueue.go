@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 )
 
@@ -36,7 +37,7 @@ func (q *AzureQueue) MaxBatch() int { return azureBatch }
 // Check reads the queue's properties: it fails on a missing queue, a wrong
 // account or key, or an unreachable endpoint.
 func (q *AzureQueue) Check(ctx context.Context) error {
-	if _, err := q.work.GetProperties(ctx, nil); err != nil {
+	if _, err := q.work.GetProperties(policy.WithRetryOptions(ctx, checkRetry()), nil); err != nil {
 		return fmt.Errorf("queue %s: %w", q.work.URL(), err)
 	}
 	return nil
@@ -186,4 +187,10 @@ func derefInt32(n *int32) int32 {
 		return 0
 	}
 	return *n
+}
+
+// checkRetry is the start-up check's: one retry, each attempt bounded, so a
+// wrong endpoint is reported in seconds rather than ridden out like an outage.
+func checkRetry() policy.RetryOptions {
+	return policy.RetryOptions{MaxRetries: 1, TryTimeout: 10 * time.Second, RetryDelay: 200 * time.Millisecond}
 }

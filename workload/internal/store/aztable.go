@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/edw-dev/edw/workload/internal/failure"
@@ -55,7 +56,7 @@ const (
 func (a *AzureTable) Check(ctx context.Context) error {
 	top := int32(1)
 	sel := "RowKey"
-	if _, err := a.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: &sel}).NextPage(ctx); err != nil {
+	if _, err := a.client.NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: &top, Select: &sel}).NextPage(policy.WithRetryOptions(ctx, checkRetry())); err != nil {
 		return fmt.Errorf("table %s at %s: %w", a.name, a.endpoint, err)
 	}
 	return nil
@@ -153,4 +154,10 @@ func classifyAzure(err error) error {
 		return failure.Permanent(err)
 	}
 	return err
+}
+
+// checkRetry is the start-up check's: one retry, each attempt bounded, so a
+// wrong endpoint is reported in seconds rather than ridden out like an outage.
+func checkRetry() policy.RetryOptions {
+	return policy.RetryOptions{MaxRetries: 1, TryTimeout: 10 * time.Second, RetryDelay: 200 * time.Millisecond}
 }

@@ -19,6 +19,11 @@ cd "$root/workload"
 go vet ./...
 # The emulators are shared, so packages run one at a time.
 go test -p 1 -count=1 -timeout 20m "$@" ./...
+# A short bounded fuzz of the message parser, from its seed corpus (which alone
+# reaches every branch of Parse); EDW_FUZZTIME=0 skips it; so do extra args.
+if [ $# -eq 0 ] && [ "${EDW_FUZZTIME:-20s}" != 0 ]; then
+  go test -run '^$' -fuzz '^FuzzParseNeverPanics$' -fuzztime "${EDW_FUZZTIME:-20s}" ./internal/message/
+fi
 # Throughput beside each emulator's own ceiling, measured in this run (a ratio,
 # so it means the same on any machine). EDW_BENCH=0 skips it; so do extra args.
 # On fresh emulators, so what the tests left behind does not slow either side; the

@@ -7,15 +7,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -67,8 +73,11 @@ func unique(prefix string) string {
 // stack is one set of queue, dead-letter queue and table on an emulator, with
 // the environment the binaries need to reach it.
 type stack struct {
-	env    []string
+	env []string
+	// len counts everything still queued, hidden (in-flight) messages included;
+	// hidden counts only those.
 	len    func(t testing.TB) int
+	hidden func(t testing.TB) int
 	dlqLen func(t testing.TB) int
 	rows   func(t testing.TB) map[string]int // id → times written (always 1 unless duplicated)
 	send   func(t testing.TB, bodies ...string)
@@ -76,6 +85,16 @@ type stack struct {
 	// do not slow each other: the AWS stack deletes its queues and table; the
 	// benchmark's Azure stack stops its private Azurite.
 	drop func(t testing.TB)
+
+	// table is the table service; every consumer writes to it through its own tap,
+	// which records each write in writes.
+	table     tableService
+	writes    *writeLog
+	consumers int
+	// overwrite is the deliberately broken store: the tap deletes each row just
+	// before it is written again, so every write lands as an unconditional put
+	// would. Only the test proving the write check can fail sets it.
+	overwrite bool
 }
 
 // awsStack creates an SQS queue with a redrive policy to its DLQ and an
@@ -106,18 +125,31 @@ func awsStack(t testing.TB, sqsEndpoint, ddbEndpoint string, visibility int) *st
 	})
 	require.NoError(t, err)
 
-	count := func(t testing.TB, url *string) int {
+	counts := func(t testing.TB, url *string) (visible, hidden int) {
 		out, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url, AttributeNames: []sqstypes.QueueAttributeName{
 			sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
 		}})
 		require.NoError(t, err)
-		var n, hidden int
-		fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &n)
+		fmt.Sscan(out.Attributes["ApproximateNumberOfMessages"], &visible)
 		fmt.Sscan(out.Attributes["ApproximateNumberOfMessagesNotVisible"], &hidden)
-		return n + hidden
+		return visible, hidden
+	}
+	count := func(t testing.TB, url *string) int {
+		visible, hidden := counts(t, url)
+		return visible + hidden
 	}
 	return &stack{
-		env: []string{"EDW_CLOUD=aws", "EDW_QUEUE_URL=" + *q.QueueUrl, "EDW_DLQ_URL=" + *dlq.QueueUrl, "EDW_TABLE_NAME=" + name,
+		hidden: func(t testing.TB) int {
+			_, hidden := counts(t, q.QueueUrl)
+			return hidden
+		},
+		writes: &writeLog{},
+		table: dynamoTable(ddbEndpoint, func(id string) error {
+			_, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(name),
+				Key: map[string]ddbtypes.AttributeValue{"id": &ddbtypes.AttributeValueMemberS{Value: id}}})
+			return err
+		}),
+		env: []string{"EDW_CLOUD=aws", "EDW_QUEUE_URL=" + atEndpoint(*q.QueueUrl, sqsEndpoint), "EDW_DLQ_URL=" + atEndpoint(*dlq.QueueUrl, sqsEndpoint), "EDW_TABLE_NAME=" + name,
 			"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
 			"AWS_ENDPOINT_URL_SQS=" + sqsEndpoint, "AWS_ENDPOINT_URL_DYNAMODB=" + ddbEndpoint},
 		len:    func(t testing.TB) int { return count(t, q.QueueUrl) },
@@ -152,6 +184,22 @@ func awsStack(t testing.TB, sqsEndpoint, ddbEndpoint string, visibility int) *st
 	}
 }
 
+// atEndpoint moves a queue URL onto the SQS endpoint the binaries are given:
+// fauxqs names queues by a virtual host (sqs.<region>.localhost) that need not
+// resolve, and the binaries refuse a queue URL whose host is not their endpoint.
+func atEndpoint(queueURL, endpoint string) string {
+	u, err := url.Parse(queueURL)
+	if err != nil {
+		return queueURL
+	}
+	e, err := url.Parse(endpoint)
+	if err != nil {
+		return queueURL
+	}
+	u.Scheme, u.Host = e.Scheme, e.Host
+	return u.String()
+}
+
 // azureStack creates a queue, its poison queue and a results table in Azurite.
 func azureStack(t testing.TB, conn string) *stack {
 	t.Helper()
@@ -176,6 +224,18 @@ func azureStack(t testing.TB, conn string) *stack {
 		return int(aws.ToInt32(props.ApproximateMessagesCount))
 	}
 	return &stack{
+		hidden: func(t testing.TB) int {
+			return count(t, work) - azureVisible(t, work)
+		},
+		writes: &writeLog{},
+		table: azureTable(conn, func(partition, row string) error {
+			_, err := table.DeleteEntity(ctx, partition, row, nil)
+			var re *azcore.ResponseError
+			if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
+				return nil
+			}
+			return err
+		}),
 		env: []string{"EDW_CLOUD=azure", "AZURE_STORAGE_CONNECTION_STRING=" + conn, "EDW_QUEUE_NAME=" + name,
 			"EDW_TABLE_NAME=" + strings.ReplaceAll(name, "-", "")},
 		len:    func(t testing.TB) int { return count(t, work) },
@@ -203,6 +263,38 @@ func azureStack(t testing.TB, conn string) *stack {
 	}
 }
 
+// azureVisible counts q's visible messages. Azure reports only a total, hidden
+// messages included, so it receives every visible message and makes each visible
+// again at once (its dequeue count goes up by one).
+func azureVisible(t testing.TB, q *azqueue.QueueClient) int {
+	t.Helper()
+	ctx := context.Background()
+	var got []*azqueue.DequeuedMessage
+	for {
+		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(60))})
+		require.NoError(t, err)
+		if len(resp.Messages) == 0 {
+			break
+		}
+		got = append(got, resp.Messages...)
+	}
+	// Eight at a time: one by one, a thousand messages take half a minute.
+	var wg sync.WaitGroup
+	errs := make([]error, len(got))
+	for i, m := range got {
+		wg.Go(func() {
+			_, errs[i] = q.UpdateMessage(ctx, *m.MessageID, *m.PopReceipt, *m.MessageText,
+				&azqueue.UpdateMessageOptions{VisibilityTimeout: to.Ptr(int32(0))})
+		})
+		if i%8 == 7 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	return len(got)
+}
+
 // produce runs the producer binary and returns its JSON summary.
 func produce(t testing.TB, s *stack, args ...string) map[string]float64 {
 	t.Helper()
@@ -216,36 +308,47 @@ func produce(t testing.TB, s *stack, args ...string) map[string]float64 {
 	return sum
 }
 
-// consumer starts the consumer binary; wait it with finish.
-func consumer(t testing.TB, s *stack, args ...string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(bin.consumer, append([]string{"--metrics-addr=127.0.0.1:0", "--wait=1s"}, args...)...)
-	cmd.Env = append(os.Environ(), s.env...)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("consumer log:\n%s", tail(logs.String(), 4000))
-		}
-	})
-	return cmd
+// proc is a running consumer.
+type proc struct {
+	*exec.Cmd
+	// by names it in the write log.
+	by   string
+	logs *bytes.Buffer // read only after it exited
 }
 
-func finish(t testing.TB, cmd *exec.Cmd, within time.Duration) {
+// consumer starts the consumer binary with its table writes going through a tap
+// (see tap_test.go); wait for it with finish.
+func consumer(t testing.TB, s *stack, args ...string) *proc {
+	t.Helper()
+	s.consumers++
+	p := &proc{by: fmt.Sprintf("consumer-%d", s.consumers), logs: &bytes.Buffer{}}
+	p.Cmd = exec.Command(bin.consumer, append([]string{"--metrics-addr=127.0.0.1:0", "--wait=1s"}, args...)...)
+	p.Env = append(os.Environ(), s.tap(t, p.by)...)
+	p.Stderr = p.logs
+	require.NoError(t, p.Start())
+	t.Cleanup(func() {
+		if p.ProcessState == nil {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", p.by, tail(p.logs.String(), 4000))
+		}
+	})
+	return p
+}
+
+func finish(t testing.TB, p *proc, within time.Duration) {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.Wait() }()
 	select {
 	case err := <-done:
-		require.NoError(t, err, "consumer exit")
+		require.NoError(t, err, "%s exit", p.by)
 	case <-time.After(within):
-		_ = cmd.Process.Kill()
-		t.Fatalf("consumer did not exit within %s", within)
+		_ = p.Process.Kill()
+		<-done
+		t.Fatalf("%s did not exit within %s", p.by, within)
 	}
 }
 

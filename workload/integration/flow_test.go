@@ -20,16 +20,78 @@ func backends(t *testing.T) map[string]func(t *testing.T, visibility int) *stack
 	}
 }
 
+// assertExactlyOnce checks the end state and the writes that made it: want rows,
+// one per id, an empty queue, and from the taps in front of the table (which see
+// every write and the service's answer) exactly one accepted write per row, so a
+// consumer that overwrote rows it had already written fails here even though the
+// table looks the same.
 func assertExactlyOnce(t *testing.T, s *stack, want int) {
 	t.Helper()
 	rows := s.rows(t)
 	assert.Len(t, rows, want, "one row per message")
 	for id, n := range rows {
 		if n != 1 {
-			t.Errorf("id %s written %d times", id, n)
+			t.Errorf("id %s has %d rows", id, n)
 		}
 	}
+	for _, p := range s.writes.problems(rows) {
+		t.Error(p)
+	}
 	assert.Equal(t, 0, s.len(t), "queue is empty")
+}
+
+// dupBody is a work message with a fixed id and content: sent twice, it is what
+// a redelivery looks like to the store.
+func dupBody(id string) string {
+	return fmt.Sprintf(`{"id":%q,"msg":"dup","srcStamp":"2026-11-25 12:00:00.000000"}`, id)
+}
+
+// TestTheSameIDTwiceIsWrittenOnceAndAnOverwriteIsCaught delivers one id twice.
+// The real store writes it once and refuses the second write; a store that
+// overwrites (the tap's deliberate break) leaves the same single row behind, and
+// the write check must still catch it.
+func TestTheSameIDTwiceIsWrittenOnceAndAnOverwriteIsCaught(t *testing.T) {
+	for cloud, open := range backends(t) {
+		t.Run(cloud, func(t *testing.T) {
+			for _, overwrite := range []bool{false, true} {
+				t.Run(map[bool]string{false: "conditional", true: "overwriting"}[overwrite], func(t *testing.T) {
+					s := open(t, 30)
+					s.overwrite = overwrite
+					s.send(t, dupBody("twice-1"), dupBody("twice-1"), dupBody("once-1"))
+					finish(t, consumer(t, s, "--exit-when-idle=2s"), time.Minute)
+					rows := s.rows(t)
+					require.Equal(t, map[string]int{"twice-1": 1, "once-1": 1}, rows, "the table cannot tell the two apart")
+					require.Equal(t, 0, s.len(t))
+					var answers []int
+					for _, w := range s.writes.all() {
+						if w.id == "twice-1" {
+							answers = append(answers, w.status)
+						}
+					}
+					require.Len(t, answers, 2, "the tap saw both writes of twice-1")
+					problems := s.writes.problems(rows)
+					if !overwrite {
+						assert.Empty(t, problems)
+						assert.Equal(t, 1, countIf(answers, func(status int) bool { return status >= 200 && status < 300 }),
+							"one write accepted, the other refused: %v", answers)
+						return
+					}
+					assert.Equal(t, []string{"id twice-1 written 2 times (accepted writes seen by the tap)"}, problems,
+						"the write check sees the overwrite the rows hide")
+				})
+			}
+		})
+	}
+}
+
+func countIf[T any](xs []T, f func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if f(x) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestNMessagesInExactlyNRowsOut(t *testing.T) {
@@ -56,6 +118,10 @@ func TestTwoConsumersShareTheQueue(t *testing.T) {
 			finish(t, a, 2*time.Minute)
 			finish(t, b, 2*time.Minute)
 			assertExactlyOnce(t, s, 600)
+			by := s.writes.acceptedBy()
+			assert.Equal(t, 600, by[a.by]+by[b.by])
+			assert.Positive(t, by[a.by], "%s wrote rows: %v", a.by, by)
+			assert.Positive(t, by[b.by], "%s wrote rows: %v", b.by, by)
 		})
 	}
 }
@@ -103,10 +169,19 @@ func TestSIGTERMDrainsInFlightWorkAndExitsZero(t *testing.T) {
 			eventually(t, time.Minute, "some rows written", func() bool { return len(s.rows(t)) >= 100 })
 			require.NoError(t, c.Process.Signal(syscall.SIGTERM))
 			finish(t, c, 30*time.Second)
-			// Drained: nothing is left hidden and half-done; rows plus queued messages
-			// account for every message.
+			// The signal came mid-run: work was left on the queue, and the consumer
+			// stopped because of it, not because the queue went idle.
 			rows := s.rows(t)
-			assert.Equal(t, n, len(rows)+s.len(t), "every message is either written or still queued")
+			queued, hidden := s.len(t), s.hidden(t)
+			require.Less(t, len(rows), n, "SIGTERM arrived before the queue was drained")
+			require.Positive(t, queued-hidden, "messages were still waiting when it stopped")
+			assert.Contains(t, c.logs.String(), "stopped receiving and drained in-flight messages")
+			assert.NotContains(t, c.logs.String(), "drain timeout")
+			// Drained: nothing it received is left hidden and half-done (the visibility
+			// timeout is 60s, so a message it abandoned would still be hidden); rows
+			// plus visible messages account for every message.
+			assert.Equal(t, 0, hidden, "no message left in flight")
+			assert.Equal(t, n, len(rows)+queued-hidden, "every message is either written or waiting")
 			finish(t, consumer(t, s, "--exit-when-idle=2s"), 2*time.Minute)
 			assertExactlyOnce(t, s, n)
 		})
@@ -125,6 +200,20 @@ func TestConsumerRecoversWhenTheEmulatorComesBack(t *testing.T) {
 	emu.stop(t)
 	time.Sleep(4 * time.Second)
 	emu.start(t)
+	back := time.Now()
 	finish(t, c, 3*time.Minute)
 	assertExactlyOnce(t, s, 600)
+	// The outage hit mid-run: the consumer was writing when the table went away
+	// (writes that got no answer) and still had work once it came back.
+	var unanswered, after int
+	for _, w := range s.writes.all() {
+		switch {
+		case w.status == 0:
+			unanswered++
+		case w.accepted() && w.at.After(back):
+			after++
+		}
+	}
+	assert.Positive(t, unanswered, "writes were cut off by the outage")
+	assert.Positive(t, after, "rows were written after the emulator came back")
 }

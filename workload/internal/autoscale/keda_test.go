@@ -28,3 +28,17 @@ func TestMinReplicasHoldsAFloor(t *testing.T) {
 	assert.Equal(t, 2, s.Desired(now.Add(time.Hour), 0, 2), "never below min, cooldown or not")
 	assert.Equal(t, 4, s.Desired(now, 35, 2))
 }
+
+func TestDesiredIsTheExactCeiling(t *testing.T) {
+	s := &Scaler{Rule: Rule{MinReplicas: 0, MaxReplicas: 10, Target: 50, Activation: 0, Cooldown: time.Minute}}
+	now := time.Now()
+	assert.Equal(t, 2, s.Desired(now, 100, 1), "a backlog of exactly 2 × target wants 2, not 3")
+	assert.Equal(t, 3, s.Desired(now, 101, 2), "one more message wants a third")
+	assert.Equal(t, 1, s.Desired(now, 50, 3), "exactly one target's worth: one replica")
+}
+
+func TestTargetZeroMeansOneReplicaPerMessage(t *testing.T) {
+	// A zero target cannot come from a validated stack; the rule must not divide by it.
+	s := &Scaler{Rule: Rule{MinReplicas: 0, MaxReplicas: 10, Target: 0, Activation: 0, Cooldown: time.Minute}}
+	assert.Equal(t, 7, s.Desired(time.Now(), 7, 0))
+}

@@ -1,6 +1,7 @@
 package message
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -59,16 +60,125 @@ func TestParseRejectsBadBodies(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalid, "no id anywhere")
 }
 
+// FuzzParseNeverPanics: whatever the body, Parse either accepts it with a key, or
+// rejects it as ErrInvalid; what it accepts survives Encode and Parse again
+// unchanged. The seeds reach every branch of Parse, so the plain `go test` run
+// (seeds only) covers them all and scripts/test-workload.sh adds a short bounded
+// -fuzz run from there.
 func FuzzParseNeverPanics(f *testing.F) {
-	f.Add([]byte(`{"msg":"x","srcStamp":"2026-11-23 05:00:01.000000"}`), "q")
-	f.Add([]byte(`{"id":null}`), "")
+	const stamp = `"srcStamp":"2026-11-23 05:00:01.000000"`
+	seeds := []struct {
+		body, qid string
+	}{
+		{`{"msg":"x",` + stamp + `}`, "q"},                                                   // reference body, queue id
+		{`{"id":"6f1c","msg":"x",` + stamp + `}`, "q"},                                       // own id
+		{`{"id":null,"msg":"x",` + stamp + `}`, "q"},                                         // null id: the queue's
+		{`{"id":null}`, ""},                                                                  // nothing usable
+		{`{}`, ""},                                                                           // every field missing
+		{`{"msg":"x",` + stamp + `}`, ""},                                                    // no id anywhere
+		{`{"msg":null,"srcStamp":null}`, "q"},                                                // null fields
+		{`{"msg":5,"srcStamp":true,"id":[1]}`, "q"},                                          // wrong types
+		{`{"msg":"x","srcStamp":"yesterday"}`, "q"},                                          // bad stamp
+		{`{"id":"","msg":"x",` + stamp + `}`, "q"},                                           // empty id
+		{`{"id":"a/b","msg":"x",` + stamp + `}`, "q"},                                        // forbidden character
+		{`{"id":"ab","msg":"x",` + stamp + `}`, "q"},                                        // C1 control character
+		{`{"id":"` + strings.Repeat("i", MaxIDLength+1) + `","msg":"x",` + stamp + `}`, "q"}, // too long
+		{`{"msg":"x",` + stamp + `} {}`, "q"},                                                // trailing data
+		{`{"msg":"x",` + stamp + `}  ` + "\n", "q"},                                          // trailing space only
+		{`not json`, "q"},                                                                    // syntax error
+		{`null`, "q"}, {``, "q"}, {`   `, "q"}, {`"s"`, "q"}, {`5`, "q"}, {`[1]`, "q"}, {`true`, "q"}, {`{"a":1`, "q"},
+		{`{"msg":"` + strings.Repeat("x", MaxBodyBytes) + `",` + stamp + `}`, "q"}, // oversize
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s.body), s.qid)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte, qid string) {
 		b, err := Parse(raw, qid)
-		if err == nil && b.ID == "" {
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error is not ErrInvalid: %v", err)
+			}
+			if b != (Body{}) {
+				t.Fatalf("rejected body came back non-empty: %+v", b)
+			}
+			return
+		}
+		if b.ID == "" {
 			t.Fatalf("accepted a body without a key: %q", raw)
 		}
-		if err != nil && !errors.Is(err, ErrInvalid) {
-			t.Fatalf("error is not ErrInvalid: %v", err)
+		enc, err := Encode(b)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", b, err)
+		}
+		again, err := Parse(enc, "")
+		if b.ID == qid {
+			// The queue's own id is taken as it is, unchecked: the body's rules
+			// (and JSON's UTF-8) need not hold for it.
+			if err == nil {
+				again.ID = b.ID
+			} else if !strings.Contains(err.Error(), `"id"`) {
+				t.Fatalf("accepted %q, but not its own encoding %q: %v", raw, enc, err)
+			}
+		}
+		if err == nil && again != b {
+			t.Fatalf("round trip changed %+v into %+v", b, again)
+		}
+		if err != nil && b.ID != qid {
+			t.Fatalf("accepted %q, but not its own encoding %q: %v", raw, enc, err)
 		}
 	})
+}
+
+// The limits are inclusive: the largest body, the longest id and the edges of
+// the forbidden character ranges are each on the side the rule says.
+func TestParseLimitsAreExact(t *testing.T) {
+	const stamp = `"srcStamp":"2026-11-23 05:00:01.000000"`
+	prefix, suffix := `{"msg":"`, `",`+stamp+`}`
+	largest := prefix + strings.Repeat("x", MaxBodyBytes-len(prefix)-len(suffix)) + suffix
+	require.Len(t, largest, MaxBodyBytes)
+	_, err := Parse([]byte(largest), "q")
+	assert.NoError(t, err, "a body of exactly MaxBodyBytes is accepted")
+	assert.Equal(t, 256*1024, MaxBodyBytes, "SQS's limit")
+	_, err = Parse([]byte(largest+" "), "q")
+	assert.ErrorIs(t, err, ErrInvalid, "one byte more is not")
+
+	withID := func(id string) error {
+		raw, err := json.Marshal(map[string]string{"id": id, "msg": "x", "srcStamp": "2026-11-23 05:00:01.000000"})
+		require.NoError(t, err)
+		_, err = Parse(raw, "q")
+		return err
+	}
+	assert.Equal(t, 128, MaxIDLength)
+	assert.NoError(t, withID(strings.Repeat("i", MaxIDLength)), "an id of exactly MaxIDLength bytes")
+	assert.ErrorIs(t, withID(strings.Repeat("i", MaxIDLength+1)), ErrInvalid)
+	for _, ok := range []string{"a b", "a~b", "a\u00a0b", "é"} {
+		assert.NoError(t, withID(ok), "%q is allowed", ok)
+	}
+	for _, bad := range []string{"a\x1fb", "a\x7fb", "a\u0080b", "a\u009fb", "a#b", "a?b", `a\b`} {
+		assert.ErrorIs(t, withID(bad), ErrInvalid, "%q is not allowed", bad)
+	}
+}
+
+// Each JSON type is named as a JSON writer would name it, in a field's reason
+// and for a body that is not an object.
+func TestReasonsNameJSONTypes(t *testing.T) {
+	for value, kind := range map[string]string{
+		`5`: "a number", `-1.5`: "a number", `true`: "a boolean", `false`: "a boolean",
+		`[]`: "an array", `{}`: "an object", `"s"`: "a string",
+	} {
+		if kind != "a string" {
+			_, err := Parse([]byte(`{"msg":`+value+`,"srcStamp":"2026-11-23 05:00:01.000000"}`), "q")
+			assert.ErrorContains(t, err, `"msg" must be a string, not `+kind, value)
+		}
+		if kind != "an object" {
+			_, err := Parse([]byte(" "+value+" "), "q")
+			assert.ErrorContains(t, err, "not a JSON object (it is "+kind+")", value)
+		}
+	}
+	_, err := Parse([]byte(`null`), "q")
+	assert.ErrorContains(t, err, "(it is null)")
+	_, err = Parse([]byte("  "), "q")
+	assert.ErrorContains(t, err, "not a JSON object")
+	assert.Equal(t, "empty", jsonKind(json.RawMessage(" ")))
+	assert.Equal(t, "null", jsonKind(json.RawMessage("null")))
 }

@@ -42,8 +42,12 @@ func TestIRSACredentialPath(t *testing.T) {
 		return &c
 	}
 
-	// Control: without a readable token there are no credentials and nothing is processed.
-	finish(t, consumer(t, irsa(filepath.Join(t.TempDir(), "missing")), "--exit-when-idle=3s"), time.Minute)
+	// Control: without a readable token there are no credentials: the start-up
+	// check fails, naming the queue, and nothing is processed.
+	r := runBinary(t, bin.consumer, irsa(filepath.Join(t.TempDir(), "missing")).env, time.Minute,
+		"--exit-when-idle=3s", "--metrics-addr=127.0.0.1:0")
+	assert.Equal(t, 1, r.code, "no credentials is a failure, not an idle queue")
+	assert.Contains(t, r.stderr, "cannot read the queue")
 	assert.Empty(t, s.rows(t), "no credentials, no writes")
 
 	finish(t, consumer(t, irsa(token), "--exit-when-idle=3s"), 2*time.Minute)

@@ -1,12 +1,15 @@
 // Command consumer receives work messages, records a result for each in the table
-// and deletes them; KEDA scales it on the queue's length. See DESIGN's workload
-// contract for its environment.
+// and deletes them; KEDA scales it on the queue's length. Its environment is the
+// workload contract (README.md, "The workload"; --help lists it).
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,36 +21,46 @@ import (
 	"github.com/edw-dev/edw/workload/internal/worker"
 )
 
+// checkTimeout bounds the start-up check; each backend retries it only briefly.
+const checkTimeout = 30 * time.Second
+
 func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "consumer:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-func run() error {
-	var (
-		maxReceive   = flag.Int("max-receive-count", 5, "receives after which a failing message goes to the dead-letter / poison queue")
-		metricsAddr  = flag.String("metrics-addr", ":9090", "address serving /metrics, /healthz and /readyz")
-		exitIdle     = flag.Duration("exit-when-idle", 0, "exit 0 once the queue has been empty this long (0 = never)")
-		receivers    = flag.Int("receivers", 4, "concurrent receive loops; each processes its batch concurrently")
-		visibility   = flag.Duration("visibility-timeout", 60*time.Second, "the queue's visibility timeout; in-flight messages are extended every half of it")
-		drainTimeout = flag.Duration("drain-timeout", 25*time.Second, "how long in-flight work may finish after SIGTERM")
-		wait         = flag.Duration("wait", 20*time.Second, "long-poll wait of one receive")
-		debug        = flag.Bool("debug", false, "log at debug level")
-	)
-	flag.Parse()
+// run returns the exit code: 0 done, 1 failed, 2 bad flags or environment.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "consumer: %v\n(consumer --help lists the flags and the environment)\n", err)
+		return 2
+	}
+	env := backend.FromEnv(getenv)
+	if err := env.Validate(true); err != nil {
+		fmt.Fprintf(stderr, "consumer: %v\n(consumer --help lists the environment)\n", err)
+		return 2
+	}
+	if err := consume(cfg, env, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "consumer:", err)
+		return 1
+	}
+	return 0
+}
+
+func consume(cfg config, env backend.Env, stdout, stderr io.Writer) error {
 	level := slog.LevelInfo
-	if *debug {
+	if cfg.debug {
 		level = slog.LevelDebug
 	}
-	log := telemetry.NewLogger(os.Stderr, level)
+	log := telemetry.NewLogger(stderr, level)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 
-	env := backend.FromEnv(os.Getenv)
-	b, err := backend.Open(ctx, env, true, *visibility)
+	b, err := backend.Open(ctx, env, true, cfg.visibility)
 	if err != nil {
 		return err
 	}
@@ -55,23 +68,41 @@ func run() error {
 	// The metrics server outlives the receive loop so the last scrape sees the drain.
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()
-	addr, err := telemetry.Serve(serveCtx, *metricsAddr, telemetry.Handler(metrics, health), log)
+	addr, err := telemetry.Serve(serveCtx, cfg.metricsAddr, telemetry.Handler(metrics, health), log)
 	if err != nil {
 		return err
 	}
 	host, _ := os.Hostname()
 	w, err := worker.New(b.Queue, b.Store, metrics, health, log, worker.Config{
-		Receivers:       *receivers,
-		Wait:            *wait,
-		MaxReceiveCount: *maxReceive,
-		Visibility:      *visibility,
-		DrainTimeout:    *drainTimeout,
-		ExitWhenIdle:    *exitIdle,
+		Receivers:       cfg.receivers,
+		Wait:            cfg.wait,
+		MaxReceiveCount: cfg.maxReceive,
+		Visibility:      cfg.visibility,
+		DrainTimeout:    cfg.drainTimeout,
+		ExitWhenIdle:    cfg.exitIdle,
 		ProcessedBy:     host,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("consumer started", "cloud", env.Cloud, "metrics", addr.String(), "receivers", *receivers, "maxReceiveCount", *maxReceive)
-	return w.Run(ctx)
+
+	// Reach the queue and the table before anything else: a consumer that cannot
+	// must say so and fail, not look idle.
+	checkCtx, cancel := context.WithTimeout(ctx, checkTimeout)
+	err = b.Check(checkCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped during the check: nothing was received
+		}
+		return err
+	}
+	// The queue answered: ready now, not after the first long poll returns.
+	health.SetReady(true)
+	log.Info("consumer started", "cloud", env.Cloud, "metrics", addr.String(), "receivers", cfg.receivers, "maxReceiveCount", cfg.maxReceive)
+
+	err = w.Run(ctx)
+	// The totals, drain included, for whoever ran the consumer (the demo sums them).
+	_ = json.NewEncoder(stdout).Encode(metrics.Totals())
+	return err
 }

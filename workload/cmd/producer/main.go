@@ -1,12 +1,16 @@
 // Command producer sends work messages: --count of them (or until stopped) at
-// --rate per second, with progress on stderr and a one-line JSON summary on stdout.
+// --rate per second, with progress on stderr and a one-line JSON summary on
+// stdout. Its environment is the workload contract (README.md, "The workload";
+// --help lists it).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,45 +21,61 @@ import (
 )
 
 func main() {
-	sum, err := run()
-	if sum != nil {
-		_ = json.NewEncoder(os.Stdout).Encode(sum)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "producer:", err)
-		os.Exit(1)
-	}
-	if sum != nil && sum.Failed > 0 {
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-func run() (*producer.Summary, error) {
-	var (
-		count       = flag.Int("count", 1000, "messages to send; 0 sends until stopped")
-		rate        = flag.Float64("rate", 0, "messages per second; 0 sends as fast as the queue accepts")
-		concurrency = flag.Int("concurrency", 4, "batches in flight at once")
-		prefix      = flag.String("msg", "edw work item", "text of each message's msg field, followed by its number")
-		quiet       = flag.Bool("quiet", false, "no progress on stderr")
-	)
-	flag.Parse()
-	if *count < 0 || *rate < 0 || *concurrency < 1 {
-		return nil, fmt.Errorf("--count and --rate must not be negative and --concurrency at least 1")
+// run returns the exit code: 0 all sent, 1 a send failed, 2 bad flags or environment.
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "producer: %v\n(producer --help lists the flags and the environment)\n", err)
+		return 2
 	}
+	env := backend.FromEnv(getenv)
+	// A producer is run by hand or as a Job: a send failing for good is better
+	// reported within seconds than ridden out like the consumer does.
+	env.Attempts = 3
+	if err := env.Validate(false); err != nil {
+		fmt.Fprintf(stderr, "producer: %v\n(producer --help lists the environment)\n", err)
+		return 2
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	b, err := backend.Open(ctx, backend.FromEnv(os.Getenv), false, 0)
+	b, err := backend.Open(ctx, env, false, 0)
 	if err != nil {
-		return nil, err
+		fmt.Fprintln(stderr, "producer:", err)
+		return 1
 	}
 	var progress func(producer.Summary)
-	if !*quiet {
+	if !cfg.quiet {
 		progress = func(s producer.Summary) {
-			fmt.Fprintf(os.Stderr, "sent %d failed %d in %.1fs (%.0f msg/s)\n", s.Sent, s.Failed, s.Seconds, s.Rate)
+			fmt.Fprintf(stderr, "sent %d failed %d in %.1fs (%.0f msg/s)\n", s.Sent, s.Failed, s.Seconds, s.Rate)
 		}
 	}
 	sum := producer.Run(ctx, b.Queue, producer.Config{
-		Count: *count, Rate: *rate, Concurrency: *concurrency, Msg: *prefix, Progress: progress, ProgressEvery: time.Second,
+		Count: cfg.count, Rate: cfg.rate, Concurrency: cfg.concurrency, Msg: cfg.msg,
+		Progress: progress, ProgressEvery: time.Second, MaxConsecutiveFailures: cfg.maxFailures,
+		OnFirstError: func(err error) {
+			fmt.Fprintf(stderr, "producer: send failed: %v (giving up after %d failed sends in a row)\n", err, cfg.maxFailures)
+		},
 	})
-	return &sum, nil
+	_ = json.NewEncoder(stdout).Encode(sum)
+	switch {
+	case sum.GaveUp:
+		fmt.Fprintf(stderr, "producer: gave up after %d failed sends in a row; %d of %d messages failed; first error: %s\n",
+			cfg.maxFailures, sum.Failed, sum.Sent+sum.Failed, sum.FirstError)
+		return 1
+	case sum.FirstError != "":
+		fmt.Fprintf(stderr, "producer: %d of %d messages failed; first error: %s (and %d more failed sends)\n",
+			sum.Failed, sum.Sent+sum.Failed, sum.FirstError, sum.FailedSends-1)
+		return 1
+	case sum.Failed > 0:
+		// Cut short by a signal: those messages were never sent.
+		return 1
+	}
+	return 0
 }

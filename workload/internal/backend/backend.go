@@ -39,7 +39,13 @@ type Env struct {
 	TableName string
 	// AttemptTimeout bounds one HTTP attempt; zero means DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
+	// Attempts is how often the SDK tries one call; zero means DefaultAttempts.
+	Attempts int
 }
+
+// DefaultAttempts rides out a short outage without surfacing errors: the
+// consumer runs for good and should not fail a message over a blip.
+const DefaultAttempts = 6
 
 // DefaultAttemptTimeout bounds one HTTP attempt. Neither SDK bounds an attempt by
 // default, so a request the service never answers would hang its message for
@@ -63,6 +69,37 @@ func FromEnv(getenv func(string) string) Env {
 		e.PoisonQueueName = e.QueueName + "-poison"
 	}
 	return e
+}
+
+// EnvHelp describes the environment the programs read, for their --help.
+// needStore adds what only the consumer needs.
+func EnvHelp(needStore bool) string {
+	consumerOnly := func(s string) string {
+		if needStore {
+			return s
+		}
+		return ""
+	}
+	return `Environment (the workload contract; see README.md, "The workload"):
+  EDW_CLOUD                        aws or azure (required)
+ aws:
+  EDW_QUEUE_URL                    SQS queue URL (required)
+` + consumerOnly(`  EDW_DLQ_URL                      dead-letter queue URL (required)
+  EDW_TABLE_NAME                   DynamoDB table (required)
+`) + `  AWS_REGION                       region (required unless in the AWS config file)
+  AWS_ENDPOINT_URL                 endpoint of an emulator; AWS_ENDPOINT_URL_SQS and
+                                   AWS_ENDPOINT_URL_DYNAMODB set one service each. Without
+                                   one, requests go to the queue URL's host if it is not
+                                   an AWS host, else to the regional endpoint
+  AWS credentials                  the SDK's default chain (IRSA, AWS_ACCESS_KEY_ID, ...)
+ azure:
+  EDW_QUEUE_NAME                   queue (required)
+` + consumerOnly(`  EDW_POISON_QUEUE_NAME            poison queue (default <queue>-poison)
+  EDW_TABLE_NAME                   table (required)
+`) + `  EDW_STORAGE_ACCOUNT              storage account, reached with DefaultAzureCredential
+                                   (Workload ID), or instead
+  AZURE_STORAGE_CONNECTION_STRING  a connection string (Azurite); exactly one of the two
+`
 }
 
 // Validate names every missing or conflicting variable at once.
@@ -109,6 +146,9 @@ func Open(ctx context.Context, e Env, needStore bool, visibility time.Duration) 
 	if e.AttemptTimeout <= 0 {
 		e.AttemptTimeout = DefaultAttemptTimeout
 	}
+	if e.Attempts <= 0 {
+		e.Attempts = DefaultAttempts
+	}
 	if e.Cloud == "aws" {
 		return openAWS(ctx, e, needStore)
 	}
@@ -120,7 +160,7 @@ func openAWS(ctx context.Context, e Env, needStore bool) (*Backend, error) {
 	// the default ride out a short outage without surfacing errors.
 	cfg, err := config.LoadDefaultConfig(ctx,
 		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = 6 })
+			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = e.Attempts })
 		}),
 		// http.Client.Timeout applies to each attempt: the retryer sends a new request.
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(e.AttemptTimeout)))
@@ -154,7 +194,7 @@ func openAzure(e Env, needStore bool, visibility time.Duration) (*Backend, error
 	// The SDK's default retries throttling and 5xx but waits on an unanswered
 	// request forever; more, shorter-spaced retries ride out a short outage.
 	opts := azcore.ClientOptions{Retry: policy.RetryOptions{
-		MaxRetries: 5, TryTimeout: e.AttemptTimeout, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 5 * time.Second,
+		MaxRetries: int32(e.Attempts - 1), TryTimeout: e.AttemptTimeout, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 5 * time.Second,
 	}}
 	qopts := &azqueue.ClientOptions{ClientOptions: opts}
 	topts := &aztables.ClientOptions{ClientOptions: opts}

@@ -24,7 +24,18 @@ type Config struct {
 	// Progress, when set, is called every ProgressEvery and once at the end.
 	Progress      func(Summary)
 	ProgressEvery time.Duration
+	// MaxConsecutiveFailures is how many sends in a row may fail before Run
+	// gives up; a queue that refuses every send is not worth sending to forever.
+	// 0 means DefaultMaxConsecutiveFailures.
+	MaxConsecutiveFailures int
+	// OnFirstError, when set, is told the first send error as it happens, so a
+	// user learns the cause at once, not when Run gives up.
+	OnFirstError func(error)
 }
+
+// DefaultMaxConsecutiveFailures stops a producer whose queue has refused three
+// sends in a row; each send has already been retried by the SDK.
+const DefaultMaxConsecutiveFailures = 3
 
 // Summary is the producer's result line.
 type Summary struct {
@@ -32,17 +43,41 @@ type Summary struct {
 	Failed  int64   `json:"failed"`
 	Seconds float64 `json:"seconds"`
 	Rate    float64 `json:"rate"`
+	// FailedSends counts the send calls (batches) that failed.
+	FailedSends int64 `json:"failedSends,omitempty"`
+	// FirstError is why the first failed send failed.
+	FirstError string `json:"firstError,omitempty"`
+	// GaveUp says Run stopped because the queue refused MaxConsecutiveFailures
+	// sends in a row.
+	GaveUp bool `json:"gaveUp,omitempty"`
 }
 
-// Run sends until Count messages were attempted or ctx ends.
+// Run sends until Count messages were attempted, ctx ends, or the queue refused
+// MaxConsecutiveFailures sends in a row (then Summary.GaveUp is set).
 func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 	start := time.Now()
-	var sent, failed atomic.Int64
+	limit := cfg.MaxConsecutiveFailures
+	if limit <= 0 {
+		limit = DefaultMaxConsecutiveFailures
+	}
+	ctx, giveUp := context.WithCancel(ctx)
+	defer giveUp()
+	var (
+		sent, failed, failedSends, consecutive atomic.Int64
+		mu                                     sync.Mutex
+		firstErr                               error
+		gaveUp                                 bool
+	)
 	summary := func() Summary {
-		s := Summary{Sent: sent.Load(), Failed: failed.Load(), Seconds: time.Since(start).Seconds()}
+		s := Summary{Sent: sent.Load(), Failed: failed.Load(), FailedSends: failedSends.Load(), Seconds: time.Since(start).Seconds()}
 		if s.Seconds > 0 {
 			s.Rate = float64(s.Sent) / s.Seconds
 		}
+		mu.Lock()
+		if firstErr != nil {
+			s.FirstError = firstErr.Error()
+		}
+		mu.Unlock()
 		return s
 	}
 
@@ -93,11 +128,29 @@ func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 		go func() {
 			defer wg.Done()
 			for bodies := range batches {
-				if err := q.Send(ctx, bodies); err != nil {
-					failed.Add(int64(len(bodies)))
+				err := q.Send(ctx, bodies)
+				if err == nil {
+					consecutive.Store(0)
+					sent.Add(int64(len(bodies)))
 					continue
 				}
-				sent.Add(int64(len(bodies)))
+				failed.Add(int64(len(bodies)))
+				if ctx.Err() != nil {
+					continue // stopped, not refused
+				}
+				failedSends.Add(1)
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+					if cfg.OnFirstError != nil {
+						cfg.OnFirstError(err)
+					}
+				}
+				if consecutive.Add(1) >= int64(limit) && !gaveUp {
+					gaveUp = true
+					giveUp()
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -122,6 +175,7 @@ func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 	if cfg.Progress != nil {
 		cfg.Progress(s)
 	}
+	s.GaveUp = gaveUp
 	return s
 }
 

@@ -1,0 +1,89 @@
+package autoscale
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func newDeployment(min int) *Deployment {
+	return &Deployment{
+		Rule:     Rule{MinReplicas: min, MaxReplicas: 10, Target: 50, Activation: 0, Cooldown: 120 * time.Second},
+		Polling:  15 * time.Second,
+		Behavior: DefaultBehavior(),
+	}
+}
+
+// From zero KEDA activates one replica; the HPA then scales by at most
+// max(+4, +100%) every 15s up to ceil(backlog/target).
+func TestScaleUpFollowsKEDAThenTheHPAsDefaultPolicies(t *testing.T) {
+	d := newDeployment(0)
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	n, why := d.Step(t0, 0)
+	assert.Equal(t, 0, n)
+	assert.Contains(t, why, "KEDA polls every 15s")
+	n, _ = d.Step(t0.Add(time.Second), 900) // between polls: nothing happens
+	assert.Equal(t, 0, n)
+	n, why = d.Step(t0.Add(15*time.Second), 900)
+	assert.Equal(t, 1, n)
+	assert.Contains(t, why, "KEDA: backlog 900 above activation 0, scaled 0 → 1")
+	n, why = d.Step(t0.Add(30*time.Second), 900)
+	assert.Equal(t, 5, n, "1 + 4 pods beats +100%")
+	assert.Contains(t, why, "backlog 900 at 50 per replica wants 10 (ceil 18, within 1..10), limited to 5")
+	n, _ = d.Step(t0.Add(45*time.Second), 900)
+	assert.Equal(t, 10, n, "+100% of 5, capped at max")
+}
+
+// After the backlog reaches zero the HPA's 300s scale-down stabilization holds
+// the peak, so with minReplicaCount 0 the replicas stay at the peak until KEDA's
+// cooldown scales them to zero, and the demo says what it waits for.
+func TestDrainedQueueHoldsThePeakUntilKEDAsCooldown(t *testing.T) {
+	d := newDeployment(0)
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	d.Step(t0, 500)
+	d.Step(t0.Add(15*time.Second), 500)
+	d.Step(t0.Add(30*time.Second), 500)
+	assert.Equal(t, 10, d.Replicas())
+	lastActive := t0.Add(30 * time.Second)
+	for s := 31; s < 150; s++ {
+		n, why := d.Step(t0.Add(time.Duration(s)*time.Second), 0)
+		assert.Equal(t, 10, n, "held at %ds", s)
+		if s == 60 {
+			assert.Contains(t, why, "waiting for KEDA's cooldown")
+			assert.Contains(t, why, "in about 90s")
+			assert.Contains(t, why, "holds 10 replicas")
+		}
+	}
+	n, why := d.Step(lastActive.Add(120*time.Second), 0)
+	assert.Equal(t, 0, n)
+	assert.Contains(t, why, "cooldown 120s since the last poll with messages is over, scaled 10 → 0")
+}
+
+// With a floor above zero KEDA never scales to zero; the HPA comes down only
+// once its 300s stabilization window has passed the last high recommendation.
+func TestScaleDownWaitsForTheStabilizationWindow(t *testing.T) {
+	d := newDeployment(1)
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	d.Step(t0, 0)
+	d.Step(t0.Add(15*time.Second), 400)
+	d.Step(t0.Add(30*time.Second), 400)
+	assert.Equal(t, 8, d.Replicas())
+	_, why := d.Step(t0.Add(46*time.Second), 0)
+	assert.Contains(t, why, "scale-down stabilization holds 8 replicas")
+	n, _ := d.Step(t0.Add(329*time.Second), 0)
+	assert.Equal(t, 8, n, "inside the window")
+	n, why = d.Step(t0.Add(345*time.Second), 0)
+	assert.Equal(t, 1, n)
+	assert.Contains(t, why, "scaled 8 → 1")
+}
+
+func TestWithinTheHPAsToleranceNothingChanges(t *testing.T) {
+	d := newDeployment(1)
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	d.Step(t0, 52)
+	n, _ := d.Step(t0.Add(15*time.Second), 54)
+	assert.Equal(t, 1, n, "54/50 is within 10%%")
+	n, _ = d.Step(t0.Add(30*time.Second), 56)
+	assert.Equal(t, 2, n)
+}

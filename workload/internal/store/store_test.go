@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/workload/internal/failure"
+)
+
+// The contract tests run each backend against its emulator (scripts/test-workload.sh
+// starts them); without one, they skip.
+
+var seq atomic.Int64
+
+func tableName() string { return fmt.Sprintf("edwstore%d%d", time.Now().UnixNano()%1e9, seq.Add(1)) }
+
+// backend is a store on a new, empty table, and a way to read a row back as it
+// was stored (attribute → value as text).
+type backend struct {
+	store   Store
+	missing Store // the same backend on a table that does not exist
+	row     func(t *testing.T, id string) map[string]string
+}
+
+func backends(t *testing.T) map[string]func(t *testing.T) backend {
+	return map[string]func(t *testing.T) backend{"dynamodb": dynamoBackend, "aztables": azureBackend}
+}
+
+func dynamoBackend(t *testing.T) backend {
+	endpoint := os.Getenv("EDW_TEST_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		t.Skip("EDW_TEST_DYNAMODB_ENDPOINT is not set: run scripts/test-workload.sh")
+	}
+	ctx := context.Background()
+	db := dynamodb.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")},
+		func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	name := tableName()
+	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName: aws.String(name), BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	return backend{
+		store:   NewDynamoDB(db, name),
+		missing: NewDynamoDB(db, name+"missing"),
+		row: func(t *testing.T, id string) map[string]string {
+			out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(name), ConsistentRead: aws.Bool(true),
+				Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}})
+			require.NoError(t, err)
+			row := map[string]string{}
+			for k, v := range out.Item {
+				switch v := v.(type) {
+				case *types.AttributeValueMemberS:
+					row[k] = v.Value
+				case *types.AttributeValueMemberN:
+					row[k] = v.Value
+				}
+			}
+			return row
+		},
+	}
+}
+
+func azureBackend(t *testing.T) backend {
+	conn := os.Getenv("EDW_TEST_AZURITE_CONNECTION_STRING")
+	if conn == "" {
+		t.Skip("EDW_TEST_AZURITE_CONNECTION_STRING is not set: run scripts/test-workload.sh")
+	}
+	ctx := context.Background()
+	svc, err := aztables.NewServiceClientFromConnectionString(conn, nil)
+	require.NoError(t, err)
+	name := tableName()
+	client := svc.NewClient(name)
+	_, err = client.CreateTable(ctx, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = client.Delete(ctx, nil) })
+	return backend{
+		store:   NewAzureTable(client, name, "azurite"),
+		missing: NewAzureTable(svc.NewClient(name+"missing"), name+"missing", "azurite"),
+		row: func(t *testing.T, id string) map[string]string {
+			got, err := client.GetEntity(ctx, PartitionKey(id), id, nil)
+			require.NoError(t, err)
+			var e map[string]any
+			require.NoError(t, json.Unmarshal(got.Value, &e))
+			row := map[string]string{}
+			for k, v := range e {
+				if !strings.HasPrefix(k, "odata.") && !strings.Contains(k, "@odata") && k != "Timestamp" {
+					row[k] = fmt.Sprint(v)
+				}
+			}
+			return row
+		},
+	}
+}
+
+func result(id string) Result {
+	src := time.Date(2026, 11, 25, 12, 0, 0, 123456000, time.UTC)
+	dest := src.Add(1500 * time.Millisecond)
+	return Result{ID: id, Msg: "hello " + id, SrcStamp: src, DestStamp: dest, ProcessingSeconds: 1.5, ProcessedBy: "pod-a", ReceiveCount: 2}
+}
+
+func TestPutWritesOnceAndTellsARedeliveryFromAConflict(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			require.NoError(t, b.store.Check(ctx))
+			r := result("r-1")
+			written, err := b.store.Put(ctx, r)
+			require.NoError(t, err)
+			assert.True(t, written, "the first write writes")
+
+			row := b.row(t, "r-1")
+			assert.Equal(t, "r-1", row["id"])
+			assert.Equal(t, "hello r-1", row["msg"])
+			assert.Equal(t, "2026-11-25 12:00:00.123456", row["srcStamp"])
+			assert.Equal(t, "2026-11-25 12:00:01.623456", row["destStamp"])
+			assert.Equal(t, "pod-a", row["processedBy"])
+			assert.Equal(t, "2", row["receiveCount"])
+			assert.Contains(t, row["messageProcessingTime"], "1.5")
+
+			again := r
+			again.DestStamp, again.ProcessedBy, again.ReceiveCount = r.DestStamp.Add(time.Minute), "pod-b", 3
+			written, err = b.store.Put(ctx, again)
+			require.NoError(t, err, "a redelivery is not an error")
+			assert.False(t, written, "a redelivery writes nothing")
+			assert.Equal(t, "pod-a", b.row(t, "r-1")["processedBy"], "the first result stays")
+
+			other := r
+			other.Msg = "different"
+			written, err = b.store.Put(ctx, other)
+			assert.False(t, written)
+			var conflict *ConflictError
+			require.ErrorAs(t, err, &conflict, "same id, different content")
+			assert.Equal(t, "r-1", conflict.ID)
+			assert.Equal(t, "hello r-1", conflict.Existing.Msg)
+			assert.Equal(t, "pod-a", conflict.Existing.ProcessedBy)
+			assert.Equal(t, 2, conflict.Existing.ReceiveCount)
+			assert.True(t, conflict.Existing.SrcStamp.Equal(r.SrcStamp))
+			assert.Contains(t, err.Error(), `"hello r-1"`)
+
+			later := r
+			later.SrcStamp = r.SrcStamp.Add(time.Second)
+			_, err = b.store.Put(ctx, later)
+			assert.ErrorAs(t, err, &conflict, "same id and msg, different srcStamp")
+		})
+	}
+}
+
+func TestAMissingTableFailsTheCheckAndEveryWriteTransiently(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			err := b.missing.Check(ctx)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "missing", "the error names the table")
+			written, err := b.missing.Put(ctx, result("m-1"))
+			require.Error(t, err)
+			assert.False(t, written)
+			assert.False(t, failure.IsPermanent(err), "a missing table is the deployment's problem, not the message's: %v", err)
+		})
+	}
+}
+
+func TestResultsOverTheBackendsLimitsArePermanent(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			assert.NoError(t, b.store.Validate(result("small")))
+			big := result("big")
+			big.Msg = strings.Repeat("x", 410*1024)
+			err := b.store.Validate(big)
+			require.Error(t, err)
+			assert.True(t, failure.IsPermanent(err), "%v", err)
+			assert.Contains(t, err.Error(), "msg")
+		})
+	}
+}

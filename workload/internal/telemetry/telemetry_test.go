@@ -1,0 +1,115 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestReadyOnlyOnceTheQueueAnswered(t *testing.T) {
+	h := &Health{}
+	handler := Handler(NewMetrics(), h)
+	code, body := get(t, handler, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready before the queue answered")
+	assert.Contains(t, body, "queue not reachable yet")
+
+	h.SetReady(true)
+	code, body = get(t, handler, "/readyz")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ready\n", body)
+
+	h.SetReady(false)
+	code, _ = get(t, handler, "/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, code, "not ready again once the queue stops answering")
+
+	code, body = get(t, handler, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "live whatever the queue does")
+	assert.Equal(t, "ok\n", body)
+}
+
+func TestMetricsAreServedByTheirContractNames(t *testing.T) {
+	m := NewMetrics()
+	m.Received.Add(7)
+	m.Processed.Add(5)
+	m.Duplicates.Inc()
+	m.Poisoned.Add(2)
+	m.Failed.Add(3)
+	m.Latency.Observe(0.5)
+	code, body := get(t, Handler(m, &Health{}), "/metrics")
+	require.Equal(t, http.StatusOK, code)
+	for _, line := range []string{
+		"edw_consumer_messages_received_total 7",
+		"edw_consumer_messages_processed_total 5",
+		"edw_consumer_messages_duplicate_total 1",
+		"edw_consumer_messages_poisoned_total 2",
+		"edw_consumer_messages_failed_total 3",
+		"edw_consumer_end_to_end_seconds_count 1",
+		"edw_consumer_processing_seconds_count 0",
+	} {
+		assert.Contains(t, body, line+"\n")
+	}
+	assert.Contains(t, body, "go_goroutines", "Go runtime metrics")
+	assert.Contains(t, body, "process_", "process metrics")
+
+	got := m.Totals()
+	assert.Equal(t, int64(7), got.Received)
+	assert.Equal(t, int64(5), got.Processed)
+	assert.Equal(t, int64(1), got.Duplicates)
+	assert.Equal(t, int64(2), got.DeadLettered)
+	assert.Equal(t, int64(3), got.Failed)
+}
+
+func TestServeAnswersUntilTheContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs bytes.Buffer
+	addr, err := Serve(ctx, "127.0.0.1:0", Handler(NewMetrics(), &Health{}), NewLogger(&logs, slog.LevelInfo))
+	require.NoError(t, err)
+	url := "http://" + addr.String() + "/healthz"
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "ok\n", string(body))
+
+	cancel()
+	require.Eventually(t, func() bool {
+		_, err := http.Get(url)
+		return err != nil
+	}, 5*time.Second, 10*time.Millisecond, "the server stops with its context")
+	assert.Empty(t, logs.String(), "a shutdown is not an error")
+
+	_, err = Serve(context.Background(), "127.0.0.1:-1", http.NotFoundHandler(), NewLogger(io.Discard, slog.LevelInfo))
+	assert.ErrorContains(t, err, "listen on 127.0.0.1:-1")
+}
+
+func TestLoggerWritesJSONAtItsLevel(t *testing.T) {
+	var out bytes.Buffer
+	log := NewLogger(&out, slog.LevelWarn)
+	log.Info("hidden")
+	log.Warn("shown", "id", "m-1")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 1, "info is below warn")
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
+	assert.Equal(t, "shown", rec["msg"])
+	assert.Equal(t, "WARN", rec["level"])
+	assert.Equal(t, "m-1", rec["id"])
+}

@@ -259,7 +259,14 @@ func BenchmarkProducer(b *testing.B) {
 	}
 }
 
-// report prints messages per second of each side's median run and their ratio.
+// floors are the lowest ratios the benchmarks accept, per side; README.md ("Run
+// the tests") states them and TestREADMEStatesTheBenchmarkFloors keeps the two
+// the same. Below a floor the benchmark fails: the framework then costs more than
+// its parsing, metrics and visibility keeping can explain.
+var floors = map[string]float64{"consumer": 0.60, "producer": 0.60}
+
+// report prints messages per second of each side's median run and their ratio,
+// and fails below the side's floor.
 func report(b *testing.B, what string, perRun int, ours, bare []time.Duration) {
 	o, r := float64(perRun)/median(ours).Seconds(), float64(perRun)/median(bare).Seconds()
 	b.ReportMetric(0, "ns/op")
@@ -268,6 +275,24 @@ func report(b *testing.B, what string, perRun int, ours, bare []time.Duration) {
 	b.ReportMetric(o/r, "ratio")
 	b.Logf("%s: %.0f msg/s, bare loop %.0f msg/s, ratio %.2f (median of %d runs each; slowest %s and %s)",
 		what, o, r, o/r, len(ours), slices.Max(ours).Round(time.Millisecond), slices.Max(bare).Round(time.Millisecond))
+	if floor, ok := floors[what]; !ok || o/r < floor {
+		b.Errorf("%s: ratio %.2f is below the floor %.2f that README.md states", what, o/r, floor)
+	}
+}
+
+// TestREADMEStatesTheBenchmarkFloors: the floors the benchmarks enforce are the
+// ones the README promises.
+func TestREADMEStatesTheBenchmarkFloors(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, floor := range floors {
+		want := fmt.Sprintf("%s ratio below %.2f", what, floor)
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README.md does not say %q", want)
+		}
+	}
 }
 
 func median(d []time.Duration) time.Duration {

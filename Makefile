@@ -3,7 +3,7 @@ GO ?= go
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.8
 SHELL := /bin/bash
 
-.PHONY: test lint test-infra test-workload bench demo
+.PHONY: test lint test-infra test-workload bench demo mutation
 
 test: lint test-infra test-workload
 
@@ -30,6 +30,13 @@ test-workload:
 # Consumer and producer throughput beside the emulators' own ceiling, as a ratio.
 bench:
 	bash scripts/test-workload.sh -run '^$$' -bench . -benchtime 1x
+
+# Mutation testing (gremlins v0.6.0), one package at a time, with the emulators up;
+# not part of make test (see README for how long it takes). Every workload/internal
+# package by default: make mutation PKGS="workload/internal/message stacks"
+PKGS ?=
+mutation:
+	bash scripts/mutation.sh $(PKGS)
 
 # The whole event flow locally: make demo STACK=azure DEMO_ARGS="--messages 5000 --rate 300"
 STACK ?= aws

@@ -85,7 +85,8 @@ if killed == 0 or adj < threshold:
 elif eff < threshold:
     print(f"  {pkg}: efficacy {eff:.1f}% is below {threshold:.0f}% only by listed equivalent mutants")
 sys.exit(1 if bad else 0)
-EOFdone
+EOF
+done
 echo
 cat "$work/table"
 exit $status

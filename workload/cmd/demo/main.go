@@ -1,13 +1,18 @@
 // Command demo runs the whole event flow on one machine with no cloud account:
 // it creates a queue and table on local emulators, runs the producer, and starts
-// and stops consumer processes by KEDA's own scaling rule with the numbers from
-// the stack config, printing backlog, replicas, throughput and end-to-end latency
-// every second. scripts/demo.sh starts the emulators and runs it.
+// and stops consumer processes as KEDA and the HPA scale the deployed consumer
+// (autoscale.Deployment: the ScaledObject's numbers from the stack config and
+// Kubernetes' default HPA behaviour), printing backlog, replicas, throughput,
+// end-to-end latency and what the autoscaler is waiting for every second.
+// Ctrl-C stops it within seconds with the summary so far; a second Ctrl-C
+// stops at once. scripts/demo.sh starts the emulators and runs it.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,12 +25,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/edw-dev/edw/workload/internal/autoscale"
 	"github.com/edw-dev/edw/workload/internal/backend"
 	"github.com/edw-dev/edw/workload/internal/emulator"
+	"github.com/edw-dev/edw/workload/internal/telemetry"
 )
 
 func main() {
@@ -41,25 +48,36 @@ type options struct {
 	messages             int
 	rate                 float64
 	polling, cooldown    time.Duration
+	stabilize            time.Duration
+	hpaTiming            bool
 	maxDuration          time.Duration
 	sqs, dynamodb, azure string
 }
 
+// stopTimeout bounds how long stopping consumers may take before they are killed.
+const stopTimeout = 40 * time.Second
+
 func run() error {
 	var o options
+	behavior := autoscale.DemoBehavior()
 	flag.StringVar(&o.project, "project", "Pulumi.yaml", "Pulumi project file with the config defaults")
 	flag.StringVar(&o.stack, "stack", "Pulumi.aws.yaml", "stack config file whose values override the defaults")
 	flag.StringVar(&o.consumer, "consumer", "consumer", "consumer binary")
 	flag.StringVar(&o.producer, "producer", "producer", "producer binary")
 	flag.IntVar(&o.messages, "messages", 0, "messages to send (0 = edw:producerMessageCount)")
-	flag.Float64Var(&o.rate, "rate", -1, "messages per second (-1 = edw:producerRate)")
-	flag.DurationVar(&o.polling, "polling", 0, "override edw:pollingIntervalSeconds")
-	flag.DurationVar(&o.cooldown, "cooldown", -1, "override edw:cooldownSeconds")
+	flag.Float64Var(&o.rate, "rate", -1, "messages per second, 0 = full speed (-1 = edw:producerRate)")
+	flag.DurationVar(&o.polling, "polling", 0, "override KEDA's pollingInterval (edw:pollingIntervalSeconds)")
+	flag.DurationVar(&o.cooldown, "cooldown", -1, "override KEDA's cooldownPeriod (edw:cooldownSeconds)")
+	flag.DurationVar(&o.stabilize, "scale-down-stabilization", behavior.ScaleDownStabilization, "the HPA's scale-down stabilization window (Kubernetes' default 300s)")
+	flag.BoolVar(&o.hpaTiming, "hpa-timing", false, "also simulate the HPA's 15s sync, 10% tolerance and scale-up limit (+4 pods or +100% per 15s)")
 	flag.DurationVar(&o.maxDuration, "max-duration", 15*time.Minute, "stop after this long")
 	flag.StringVar(&o.sqs, "sqs-endpoint", "", "SQS emulator (aws stack)")
 	flag.StringVar(&o.dynamodb, "dynamodb-endpoint", "", "DynamoDB emulator (aws stack)")
 	flag.StringVar(&o.azure, "azurite", "", "Azurite connection string (azure stack)")
 	flag.Parse()
+	if err := o.validate(); err != nil {
+		return err
+	}
 
 	cfg, err := loadStackConfig(o.project, o.stack)
 	if err != nil {
@@ -79,15 +97,39 @@ func run() error {
 	if o.cooldown >= 0 {
 		cooldown = o.cooldown
 	}
-	rule := autoscale.Rule{
-		MinReplicas: cfg.int("consumerMinReplicas"), MaxReplicas: cfg.int("consumerMaxReplicas"),
-		Target: cfg.int("messagesPerPod"), Activation: cfg.int("activationQueueLength"), Cooldown: cooldown,
+	if o.hpaTiming {
+		behavior = autoscale.DefaultBehavior()
 	}
+	behavior.ScaleDownStabilization = o.stabilize
+	deployment := &autoscale.Deployment{
+		Rule: autoscale.Rule{
+			MinReplicas: cfg.int("consumerMinReplicas"), MaxReplicas: cfg.int("consumerMaxReplicas"),
+			Target: cfg.int("messagesPerPod"), Activation: cfg.int("activationQueueLength"), Cooldown: cooldown,
+		},
+		Polling: polling, Behavior: behavior,
+	}
+	rule := deployment.Rule
 	visibility := cfg.int("visibilityTimeoutSeconds")
 	maxReceive := cfg.int("maxReceiveCount")
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM stops the demo in order (producer, then
+	// consumers, then the count); a second one kills what is left at once.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	pool := &pool{binary: o.consumer}
+	go func() {
+		<-signals
+		fmt.Println("\nstopping: producer and consumers get SIGTERM and finish what they hold (Ctrl-C again to kill them now)")
+		stop()
+		<-signals
+		fmt.Fprintln(os.Stderr, "demo: killed")
+		pool.killAll()
+		os.Exit(130)
+	}()
+
 	name := fmt.Sprintf("edw-demo-%d", time.Now().Unix())
 	var env []string
 	switch cfg.str("cloud") {
@@ -115,74 +157,109 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	pool.env = env
+	pool.args = []string{"--max-receive-count=" + strconv.Itoa(maxReceive), fmt.Sprintf("--visibility-timeout=%ds", visibility), "--wait=1s"}
 
-	fmt.Printf("edw demo: %s stack rules — %d..%d consumers, %d messages per consumer, activation above %d, polling %s, cooldown %s\n",
+	fmt.Printf("edw demo: %s stack as deployed — KEDA: %d..%d consumers, %d messages per consumer, activation above %d, polling %s, cooldown %s\n",
 		cfg.str("cloud"), rule.MinReplicas, rule.MaxReplicas, rule.Target, rule.Activation, polling, cooldown)
-	fmt.Printf("sending %d messages at %s\n", o.messages, rateText(o.rate))
-
-	producer := exec.CommandContext(ctx, o.producer, "--quiet", "--count="+strconv.Itoa(o.messages), "--rate="+strconv.FormatFloat(o.rate, 'f', -1, 64))
-	producer.Env = append(os.Environ(), env...)
-	producer.Stderr = os.Stderr
-	if err := producer.Start(); err != nil {
-		return fmt.Errorf("start producer: %w", err)
+	fmt.Printf("  backlog = waiting + in-flight messages, as KEDA's trigger counts them; HPA scale-down stabilization %s", behavior.ScaleDownStabilization)
+	if o.hpaTiming {
+		fmt.Printf("; HPA sync %s, tolerance %.0f%%, scale-up at most +%d pods or +%d%% per %s\n",
+			behavior.SyncPeriod, 100*behavior.Tolerance, behavior.ScaleUpPods, behavior.ScaleUpPercent, behavior.Period)
+	} else {
+		fmt.Printf("; scale-up at the poll that sees the backlog (--hpa-timing adds the HPA's sync and limits)\n")
 	}
-	producerDone := make(chan error, 1)
-	go func() { producerDone <- producer.Wait() }()
+	fmt.Printf("sending %d messages at %s; Ctrl-C stops with a summary\n", o.messages, rateText(o.rate))
 
-	pool := &pool{binary: o.consumer, env: env, args: []string{"--max-receive-count=" + strconv.Itoa(maxReceive),
-		fmt.Sprintf("--visibility-timeout=%ds", visibility), "--wait=1s"}}
-	defer pool.stopAll()
-	scaler := &autoscale.Scaler{Rule: rule}
+	prod, err := startProducer(o.producer, append(os.Environ(), env...), o.messages, o.rate)
+	if err != nil {
+		return err
+	}
+	pool.setProducer(prod)
+	defer pool.killAll()
 
-	start, lastPoll := time.Now(), time.Time{}
+	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var (
-		produced   bool
-		maxSeen    int
-		lastTotal  float64
-		peakRate   float64
-		desired    int
-		lastBacklg int
+		produced  bool
+		maxSeen   int
+		lastTotal float64
+		peakRate  float64
+		lastWhy   string
 	)
 	for {
 		select {
 		case <-ctx.Done():
-			return summary(ctx, envMap, o.messages, pool, start, maxSeen, peakRate, "interrupted")
-		case err := <-producerDone:
-			if err != nil {
-				return fmt.Errorf("producer: %w", err)
+			return finish(envMap, pool, prod, start, maxSeen, peakRate, "interrupted")
+		case <-prod.done:
+			if prod.err != nil {
+				return fmt.Errorf("producer: %w", prod.err)
 			}
 			produced = true
-			producerDone = nil
+			prod.done = nil
 		case now := <-tick.C:
 			backlog, err := be.Queue.Len(ctx)
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "read backlog:", err)
+				if ctx.Err() == nil {
+					fmt.Fprintln(os.Stderr, "read backlog:", err)
+				}
 				continue
 			}
-			lastBacklg = backlog
-			if lastPoll.IsZero() || now.Sub(lastPoll) >= polling {
-				lastPoll = now
-				desired = scaler.Desired(now, backlog, pool.size())
-				pool.scaleTo(desired)
-			}
+			replicas, why := deployment.Step(now, backlog)
+			pool.scaleTo(replicas)
 			maxSeen = max(maxSeen, pool.size())
 			stats := pool.scrape()
 			rate := stats.processed - lastTotal
 			lastTotal = stats.processed
 			peakRate = math.Max(peakRate, rate)
-			fmt.Printf("t=%4.0fs backlog=%6d replicas=%2d (desired %2d) processed=%7.0f %6.0f msg/s  p50=%s p95=%s\n",
-				now.Sub(start).Seconds(), backlog, pool.size(), desired, stats.processed, rate,
+			line := fmt.Sprintf("t=%4.0fs backlog=%6d replicas=%2d (desired %2d) processed=%7.0f %6.0f msg/s  p50=%s p95=%s",
+				now.Sub(start).Seconds(), backlog, pool.size(), replicas, stats.processed, rate,
 				seconds(stats.quantile(0.5)), seconds(stats.quantile(0.95)))
-			if produced && lastBacklg == 0 && pool.size() == 0 {
-				return summary(ctx, envMap, o.messages, pool, start, maxSeen, peakRate, "drained and scaled to zero")
+			// A waiting line repeats its reason only when it changes, with the
+			// countdown, so a quiet stretch still says what it waits for.
+			if why != "" && (why != lastWhy || strings.Contains(why, "in about")) {
+				line += "\n        " + why
+			}
+			lastWhy = why
+			fmt.Println(line)
+			if produced && backlog == 0 && pool.size() == 0 {
+				return finish(envMap, pool, prod, start, maxSeen, peakRate, "drained and scaled to zero")
 			}
 			if now.Sub(start) > o.maxDuration {
-				return summary(ctx, envMap, o.messages, pool, start, maxSeen, peakRate, "max duration reached")
+				return finish(envMap, pool, prod, start, maxSeen, peakRate, "max duration reached")
 			}
 		}
 	}
+}
+
+func (o options) validate() error {
+	var errs []error
+	bad := func(name string, v any, want string) {
+		errs = append(errs, fmt.Errorf("--%s %v: want %s", name, v, want))
+	}
+	if o.messages < 0 {
+		bad("messages", o.messages, "0 (the stack's edw:producerMessageCount) or more")
+	}
+	if o.rate < 0 && o.rate != -1 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0) {
+		bad("rate", o.rate, "0 (full speed) or more, or -1 (the stack's edw:producerRate)")
+	}
+	if o.polling < 0 {
+		bad("polling", o.polling, "more than 0, or 0 for the stack's edw:pollingIntervalSeconds")
+	}
+	if o.cooldown < 0 && o.cooldown != -1 {
+		bad("cooldown", o.cooldown, "0 or more, or -1ns for the stack's edw:cooldownSeconds")
+	}
+	if o.stabilize < 0 {
+		bad("scale-down-stabilization", o.stabilize, "0 or more")
+	}
+	if o.maxDuration <= 0 {
+		bad("max-duration", o.maxDuration, "more than 0")
+	}
+	if flag.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q", flag.Arg(0)))
+	}
+	return errors.Join(errs...)
 }
 
 func rateText(r float64) string {
@@ -199,18 +276,84 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%5.2fs", s)
 }
 
-func summary(ctx context.Context, env map[string]string, sent int, p *pool, start time.Time, maxReplicas int, peak float64, why string) error {
+// finish stops the producer, then the consumers (they drain and report their
+// exact totals), then counts the table, and prints the summary: what happened
+// so far, even when interrupted or when the table cannot be read.
+func finish(env map[string]string, p *pool, prod *producerProc, start time.Time, maxReplicas int, peak float64, why string) error {
+	sent := prod.stop()
 	p.stopAll()
 	s := p.scrape()
-	rows, err := emulator.CountRows(context.WithoutCancel(ctx), env)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	rows, err := emulator.CountRows(ctx, env)
+	rowsText := strconv.Itoa(rows)
 	if err != nil {
-		return fmt.Errorf("count results: %w", err)
+		rowsText = "?"
+		fmt.Fprintln(os.Stderr, "demo: count results:", err)
 	}
-	fmt.Printf("\n%d messages sent, %d result rows in the table", sent, rows)
+	fmt.Printf("\n%d messages sent, %s result rows in the table", sent, rowsText)
 	elapsed := time.Since(start).Seconds()
-	fmt.Printf("\nsummary (%s): %.0f processed, %.0f duplicates, %.0f dead-lettered in %.0fs; peak %d consumers, peak %.0f msg/s; end-to-end p50 %s p95 %s\n",
-		why, s.processed, s.duplicates, s.poisoned, elapsed, maxReplicas, peak, seconds(s.quantile(0.5)), seconds(s.quantile(0.95)))
+	fmt.Printf("\nsummary (%s): %.0f processed, %.0f duplicates, %.0f conflicts, %.0f dead-lettered in %.0fs; peak %d consumers, peak %.0f msg/s; end-to-end p50 %s p95 %s\n",
+		why, s.processed, s.duplicates, s.conflicts, s.poisoned, elapsed, maxReplicas, peak, seconds(s.quantile(0.5)), seconds(s.quantile(0.95)))
+	switch {
+	case err != nil:
+	case s.inexact > 0:
+		fmt.Printf("(%d consumers were killed before reporting their totals: processed counts their last scrape)\n", s.inexact)
+	case int(s.processed) != rows:
+		fmt.Printf("processed (%.0f) differs from the table (%d rows): a write whose answer was lost counts as a duplicate when retried\n", s.processed, rows)
+	}
 	return nil
+}
+
+// producerProc is the producer process; its stdout is its JSON summary.
+type producerProc struct {
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	done   chan struct{}
+	err    error
+	exited chan struct{}
+}
+
+func startProducer(binary string, env []string, count int, rate float64) (*producerProc, error) {
+	p := &producerProc{done: make(chan struct{}), exited: make(chan struct{})}
+	p.cmd = exec.Command(binary, "--quiet", "--count="+strconv.Itoa(count), "--rate="+strconv.FormatFloat(rate, 'f', -1, 64))
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, os.Stderr
+	p.cmd.SysProcAttr = childAttr()
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start producer: %w", err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop ends the producer (SIGTERM: it stops sending and prints its summary)
+// and returns how many messages it sent.
+func (p *producerProc) stop() int {
+	select {
+	case <-p.exited:
+	default:
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			p.kill()
+			<-p.exited
+		}
+	}
+	var sum struct{ Sent int }
+	_ = json.Unmarshal(p.out.Bytes(), &sum)
+	return sum.Sent
+}
+
+func (p *producerProc) kill() {
+	if p != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+	}
 }
 
 // pool is the consumer processes, newest last.
@@ -218,51 +361,69 @@ type pool struct {
 	binary string
 	env    []string
 	args   []string
-	procs  []*proc
-	// retired keeps the last scrape of stopped consumers so totals never go back.
+
+	mu       sync.Mutex
+	procs    []*proc
+	producer *producerProc
+	// retired sums the final totals of consumers that have exited, so the
+	// totals never go back and count the drain exactly.
 	retired stats
 }
 
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+	out  bytes.Buffer // the consumer's final totals, one JSON line
 	last stats
 	done chan struct{}
 }
 
-func (p *pool) size() int { return len(p.procs) }
+func (p *pool) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.procs)
+}
 
 func (p *pool) scaleTo(n int) {
+	p.mu.Lock()
 	for len(p.procs) < n {
 		addr, err := freeAddr()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "consumer port:", err)
-			return
+			break
 		}
-		cmd := exec.Command(p.binary, append([]string{"--metrics-addr=" + addr}, p.args...)...)
-		cmd.Env = append(os.Environ(), p.env...)
-		if err := cmd.Start(); err != nil {
+		pr := &proc{addr: addr, done: make(chan struct{})}
+		pr.cmd = exec.Command(p.binary, append([]string{"--metrics-addr=" + addr}, p.args...)...)
+		pr.cmd.Env = append(os.Environ(), p.env...)
+		pr.cmd.Stdout = &pr.out
+		// Its own process group: the terminal's Ctrl-C reaches the demo, which
+		// stops consumers in order and collects what they report.
+		pr.cmd.SysProcAttr = childAttr()
+		if err := pr.cmd.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, "start consumer:", err)
-			return
+			break
 		}
-		pr := &proc{cmd: cmd, addr: addr, done: make(chan struct{})}
-		go func() { _ = cmd.Wait(); close(pr.done) }()
+		go func() { _ = pr.cmd.Wait(); close(pr.done) }()
 		p.procs = append(p.procs, pr)
 	}
+	var extra []*proc
 	if len(p.procs) > n {
-		extra := p.procs[n:]
+		extra = p.procs[n:]
 		p.procs = p.procs[:n]
+	}
+	p.mu.Unlock()
+	if len(extra) > 0 {
 		p.retire(extra)
 	}
 }
 
-// retire stops consumers as Kubernetes does on scale-down: SIGTERM, then let them
-// drain, reading their metrics until they exit so the drained work is counted.
+// retire stops consumers as Kubernetes does on scale-down: SIGTERM, let them
+// drain, and take each one's final totals from its last line.
 func (p *pool) retire(procs []*proc) {
 	for _, pr := range procs {
 		_ = pr.cmd.Process.Signal(syscall.SIGTERM)
 	}
-	deadline := time.After(40 * time.Second)
+	deadline := time.After(stopTimeout)
 	for _, pr := range procs {
 	wait:
 		for {
@@ -279,13 +440,51 @@ func (p *pool) retire(procs []*proc) {
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		p.retired.add(pr.last)
+		final := pr.last
+		if t, ok := finalTotals(pr.out.Bytes()); ok {
+			final.processed, final.duplicates, final.conflicts, final.poisoned = float64(t.Processed), float64(t.Duplicates),
+				float64(t.Conflicts), float64(t.DeadLettered)
+		} else {
+			final.inexact = 1
+		}
+		p.mu.Lock()
+		p.retired.add(final)
+		p.mu.Unlock()
 	}
+}
+
+// finalTotals reads the totals line a consumer prints when it exits.
+func finalTotals(out []byte) (telemetry.Totals, bool) {
+	var t telemetry.Totals
+	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
+	if len(lines) == 0 || json.Unmarshal(lines[len(lines)-1], &t) != nil {
+		return t, false
+	}
+	return t, true
 }
 
 func (p *pool) stopAll() { p.scaleTo(0) }
 
+func (p *pool) setProducer(prod *producerProc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.producer = prod
+}
+
+// killAll kills the producer and every consumer still running: for a second
+// Ctrl-C, and for an early return.
+func (p *pool) killAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.producer.kill()
+	for _, pr := range p.procs {
+		_ = pr.cmd.Process.Kill()
+	}
+}
+
 func (p *pool) scrape() stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	total := stats{buckets: map[float64]float64{}}
 	total.add(p.retired)
 	for _, pr := range p.procs {
@@ -308,9 +507,11 @@ func freeAddr() (string, error) {
 
 // stats are the consumer counters and the end-to-end latency histogram.
 type stats struct {
-	processed, duplicates, poisoned float64
-	buckets                         map[float64]float64 // upper bound → cumulative count
-	count                           float64
+	processed, duplicates, conflicts, poisoned float64
+	// inexact counts consumers whose final totals never arrived (killed).
+	inexact int
+	buckets map[float64]float64 // upper bound → cumulative count
+	count   float64
 }
 
 func (s *stats) add(o stats) {
@@ -320,6 +521,8 @@ func (s *stats) add(o stats) {
 	s.processed += o.processed
 	s.duplicates += o.duplicates
 	s.poisoned += o.poisoned
+	s.conflicts += o.conflicts
+	s.inexact += o.inexact
 	s.count += o.count
 	for le, c := range o.buckets {
 		s.buckets[le] += c
@@ -389,6 +592,8 @@ func scrapeOne(addr string) (stats, error) {
 			s.duplicates = v
 		case name == "edw_consumer_messages_poisoned_total":
 			s.poisoned = v
+		case name == "edw_consumer_messages_conflict_total":
+			s.conflicts = v
 		case name == "edw_consumer_end_to_end_seconds_count":
 			s.count = v
 		case strings.HasPrefix(name, `edw_consumer_end_to_end_seconds_bucket{le="`):

@@ -10,13 +10,14 @@ import (
 // defaults apply: DefaultBehavior.
 type Behavior struct {
 	// SyncPeriod is how often the HPA reads the metric and decides
-	// (kube-controller-manager's --horizontal-pod-autoscaler-sync-period).
+	// (kube-controller-manager's --horizontal-pod-autoscaler-sync-period);
+	// 0 decides at every KEDA poll.
 	SyncPeriod time.Duration
 	// Tolerance is the ratio of metric to target within which the HPA keeps
 	// the current count (--horizontal-pod-autoscaler-tolerance).
 	Tolerance float64
 	// ScaleUpPods and ScaleUpPercent bound one scale-up per Period: the larger
-	// of the two applies (selectPolicy Max).
+	// of the two applies (selectPolicy Max). Both 0: no bound.
 	ScaleUpPods, ScaleUpPercent int
 	// ScaleDownStabilization holds replicas at the highest recommendation of
 	// this trailing window.
@@ -36,6 +37,18 @@ func DefaultBehavior() Behavior {
 		ScaleDownStabilization: 300 * time.Second, ScaleDownPercent: 100,
 		Period: 15 * time.Second,
 	}
+}
+
+// DemoBehavior is what the local demo simulates by default: the HPA's default
+// scale-down (300s stabilization, then 100% per 15s), but a scale-up that
+// reaches ceil(backlog / target) at the poll that sees the backlog, with no
+// tolerance: the HPA's 15s sync, 10% tolerance and scale-up rate limit only
+// delay a scale-up by seconds, and leaving them out keeps every printed poll
+// checkable against KEDA's rule. DefaultBehavior adds them.
+func DemoBehavior() Behavior {
+	b := DefaultBehavior()
+	b.SyncPeriod, b.Tolerance, b.ScaleUpPods, b.ScaleUpPercent = 0, 0, 0, 0
+	return b
 }
 
 // Deployment is KEDA and the HPA acting on one Deployment, as deployed: KEDA
@@ -86,16 +99,22 @@ func (d *Deployment) Step(now time.Time, backlog int) (int, string) {
 		switch {
 		case d.active && d.replicas == 0:
 			d.replicas = floor
-			d.lastSync = now // the HPA takes over from its next sync
+			if b.SyncPeriod > 0 {
+				d.lastSync = now // the HPA takes over from its next sync
+			}
 			event = fmt.Sprintf("KEDA: backlog %d above activation %d, scaled 0 → %d", backlog, r.Activation, floor)
 		case !d.active && d.replicas > 0 && r.MinReplicas == 0 && (d.lastActive.IsZero() || now.Sub(d.lastActive) >= r.Cooldown):
 			event = fmt.Sprintf("KEDA: cooldown %s since the last poll with messages is over, scaled %d → 0", secs(r.Cooldown), d.replicas)
 			d.replicas = 0
 		}
 	}
-	if event == "" && d.replicas > 0 && now.Sub(d.lastSync) >= b.SyncPeriod {
+	if d.replicas > 0 && (b.SyncPeriod == 0 || now.Sub(d.lastSync) >= b.SyncPeriod) {
 		d.lastSync = now
-		event = d.sync(now, backlog)
+		if hpa := d.sync(now, backlog); hpa != "" && event != "" {
+			event += "; " + hpa
+		} else if hpa != "" {
+			event = hpa
+		}
 	}
 	if event != "" {
 		return d.replicas, event
@@ -127,6 +146,8 @@ func (d *Deployment) sync(now time.Time, backlog int) string {
 
 	next := cur
 	switch {
+	case want > cur && b.ScaleUpPods == 0 && b.ScaleUpPercent == 0:
+		next = want
 	case want > cur:
 		next = min(want, max(cur+b.ScaleUpPods, cur*(100+b.ScaleUpPercent)/100), r.MaxReplicas)
 	case held < cur:

@@ -87,3 +87,23 @@ func TestWithinTheHPAsToleranceNothingChanges(t *testing.T) {
 	n, _ = d.Step(t0.Add(30*time.Second), 56)
 	assert.Equal(t, 2, n)
 }
+
+// The demo's default: scale-down exactly as deployed, scale-up at the poll that
+// sees the backlog, straight to ceil(backlog/target).
+func TestDemoBehaviorScalesUpAtThePollAndHoldsTheScaleDown(t *testing.T) {
+	d := &Deployment{Rule: Rule{MinReplicas: 0, MaxReplicas: 10, Target: 50, Cooldown: 3 * time.Second},
+		Polling: time.Second, Behavior: DemoBehavior()}
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	n, why := d.Step(t0, 310)
+	assert.Equal(t, 7, n)
+	assert.Contains(t, why, "KEDA: backlog 310 above activation 0, scaled 0 → 1; HPA: backlog 310 at 50 per replica wants 7, scaled 1 → 7")
+	n, _ = d.Step(t0.Add(time.Second), 52)
+	assert.Equal(t, 7, n, "scale-down held: highest recommendation of the last 300s")
+	n, _ = d.Step(t0.Add(2*time.Second), 460)
+	assert.Equal(t, 10, n)
+	n, why = d.Step(t0.Add(3*time.Second), 0)
+	assert.Equal(t, 10, n)
+	assert.Contains(t, why, "waiting for KEDA's cooldown")
+	n, _ = d.Step(t0.Add(5*time.Second), 0)
+	assert.Equal(t, 0, n)
+}

@@ -333,7 +333,8 @@ func sameOrigin(a, b string) bool {
 	}
 	host := func(u *url.URL) string {
 		h := strings.ToLower(u.Hostname())
-		if h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.") {
+		// *.localhost resolves to loopback (RFC 6761); fauxqs names its queues so.
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "::1" || strings.HasPrefix(h, "127.") {
 			return "loopback"
 		}
 		return h

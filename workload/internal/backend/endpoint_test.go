@@ -27,6 +27,8 @@ func TestSQSEndpointFollowsTheQueueURL(t *testing.T) {
 			dlq: "http://127.0.0.1:4566/000000000000/q-dlq", want: "http://127.0.0.1:4566"},
 		{name: "emulator URL, same server configured", configured: "http://localhost:4566", queue: "http://127.0.0.1:4566/000000000000/q",
 			want: "http://localhost:4566"},
+		{name: "emulator URL under .localhost, same server configured", configured: "http://127.0.0.1:4566",
+			queue: "http://sqs.us-east-1.localhost:4566/000000000000/q", want: "http://127.0.0.1:4566"},
 		{name: "emulator URL, another server configured", configured: "http://127.0.0.1:9324", queue: "http://127.0.0.1:4566/000000000000/q",
 			errs: []string{"EDW_QUEUE_URL=http://127.0.0.1:4566/000000000000/q names host 127.0.0.1:4566", "sends SQS requests to http://127.0.0.1:9324",
 				"AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL"}},

@@ -49,7 +49,7 @@ type options struct {
 	rate                 float64
 	polling, cooldown    time.Duration
 	stabilize            time.Duration
-	hpaTiming            bool
+	hpaTiming, setup     bool
 	maxDuration          time.Duration
 	sqs, dynamodb, azure string
 }
@@ -71,6 +71,7 @@ func run() error {
 	flag.DurationVar(&o.stabilize, "scale-down-stabilization", behavior.ScaleDownStabilization, "the HPA's scale-down stabilization window (Kubernetes' default 300s)")
 	flag.BoolVar(&o.hpaTiming, "hpa-timing", false, "also simulate the HPA's 15s sync, 10% tolerance and scale-up limit (+4 pods or +100% per 15s)")
 	flag.DurationVar(&o.maxDuration, "max-duration", 15*time.Minute, "stop after this long")
+	flag.BoolVar(&o.setup, "setup", false, "only create the queue, dead-letter queue and table, print their environment as export lines, and exit (to run the producer and consumer by hand)")
 	flag.StringVar(&o.sqs, "sqs-endpoint", "", "SQS emulator (aws stack)")
 	flag.StringVar(&o.dynamodb, "dynamodb-endpoint", "", "DynamoDB emulator (aws stack)")
 	flag.StringVar(&o.azure, "azurite", "", "Azurite connection string (azure stack)")
@@ -142,6 +143,13 @@ func run() error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.setup {
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			fmt.Printf("export %s=%s\n", k, shellQuote(v))
+		}
+		return nil
 	}
 	envMap := map[string]string{}
 	for _, kv := range env {
@@ -261,6 +269,9 @@ func (o options) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func rateText(r float64) string {
 	if r == 0 {

@@ -31,9 +31,11 @@ func tableName() string { return fmt.Sprintf("edwstore%d%d", time.Now().UnixNano
 // backend is a store on a new, empty table, and a way to read a row back as it
 // was stored (attribute → value as text).
 type backend struct {
-	store   Store
-	missing Store // the same backend on a table that does not exist
-	row     func(t *testing.T, id string) map[string]string
+	// endpoint is where the store sends requests, as its errors must name it.
+	endpoint string
+	store    Store
+	missing  Store // the same backend on a table that does not exist
+	row      func(t *testing.T, id string) map[string]string
 }
 
 func backends(t *testing.T) map[string]func(t *testing.T) backend {
@@ -57,8 +59,9 @@ func dynamoBackend(t *testing.T) backend {
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
 	return backend{
-		store:   NewDynamoDB(db, name),
-		missing: NewDynamoDB(db, name+"missing"),
+		endpoint: endpoint,
+		store:    NewDynamoDB(db, name),
+		missing:  NewDynamoDB(db, name+"missing"),
 		row: func(t *testing.T, id string) map[string]string {
 			out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(name), ConsistentRead: aws.Bool(true),
 				Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: id}}})
@@ -91,8 +94,9 @@ func azureBackend(t *testing.T) backend {
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = client.Delete(ctx, nil) })
 	return backend{
-		store:   NewAzureTable(client, name, "azurite"),
-		missing: NewAzureTable(svc.NewClient(name+"missing"), name+"missing", "azurite"),
+		endpoint: "azurite",
+		store:    NewAzureTable(client, name, "azurite"),
+		missing:  NewAzureTable(svc.NewClient(name+"missing"), name+"missing", "azurite"),
 		row: func(t *testing.T, id string) map[string]string {
 			got, err := client.GetEntity(ctx, PartitionKey(id), id, nil)
 			require.NoError(t, err)
@@ -171,6 +175,7 @@ func TestAMissingTableFailsTheCheckAndEveryWriteTransiently(t *testing.T) {
 			err := b.missing.Check(ctx)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "missing", "the error names the table")
+			assert.Contains(t, err.Error(), b.endpoint, "and where it looked")
 			written, err := b.missing.Put(ctx, result("m-1"))
 			require.Error(t, err)
 			assert.False(t, written)
@@ -192,4 +197,60 @@ func TestResultsOverTheBackendsLimitsArePermanent(t *testing.T) {
 			assert.Contains(t, err.Error(), "msg")
 		})
 	}
+}
+
+func TestAConflictQuotesTheStoredMessageUpTo64Characters(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			for _, n := range []int{64, 65} {
+				r := result(fmt.Sprintf("c-%d", n))
+				r.Msg = strings.Repeat("m", n)
+				_, err := b.store.Put(ctx, r)
+				require.NoError(t, err)
+				other := r
+				other.Msg = "other"
+				_, err = b.store.Put(ctx, other)
+				var conflict *ConflictError
+				require.ErrorAs(t, err, &conflict)
+				quoted := fmt.Sprintf("%q", strings.Repeat("m", 64))
+				if n == 64 {
+					assert.Contains(t, err.Error(), "msg "+quoted+",", "64 characters are quoted whole")
+				} else {
+					assert.Contains(t, err.Error(), fmt.Sprintf("msg %q", strings.Repeat("m", 64)+"…"), "longer ones are cut at 64")
+				}
+			}
+		})
+	}
+}
+
+// DynamoDB counts an item as its attribute names plus its values (numbers at most
+// 21 bytes): a result of exactly 400 KiB is stored, one byte more is refused.
+func TestDynamoDBItemLimitIsExact(t *testing.T) {
+	b := dynamoBackend(t)
+	r := Result{ID: "x", ProcessedBy: "p", SrcStamp: time.Now(), DestStamp: time.Now()}
+	names := len("id") + len("msg") + len("srcStamp") + len("destStamp") + len("messageProcessingTime") + len("processedBy") + len("receiveCount")
+	fixed := names + len(r.ID) + len(r.ProcessedBy) + 2*len("2006-01-02 15:04:05.000000") + 2*21
+	r.Msg = strings.Repeat("x", 400*1024-fixed)
+	assert.NoError(t, b.store.Validate(r), "exactly 400 KiB")
+	r.Msg += "x"
+	assert.True(t, failure.IsPermanent(b.store.Validate(r)), "one byte more")
+}
+
+// Azure refuses a property over 32,768 UTF-16 code units and an entity over 1 MiB;
+// a message far over both is refused for both reasons.
+func TestAzureLimitsAreExactAndBothReported(t *testing.T) {
+	b := azureBackend(t)
+	r := result("a")
+	r.Msg = strings.Repeat("x", 32*1024)
+	assert.NoError(t, b.store.Validate(r), "exactly 32,768 characters")
+	r.Msg = strings.Repeat("\U0001F600", 16*1024) // two UTF-16 code units each
+	assert.NoError(t, b.store.Validate(r), "32,768 code units in surrogate pairs")
+	r.Msg += "x"
+	assert.ErrorContains(t, b.store.Validate(r), "32769 characters")
+	r.Msg = strings.Repeat("x", 600*1024)
+	err := b.store.Validate(r)
+	assert.ErrorContains(t, err, `"msg" is 614400 characters`)
+	assert.ErrorContains(t, err, "entities of at most 1048576")
 }

@@ -27,8 +27,10 @@ func queueName() string { return fmt.Sprintf("edwq%d%d", time.Now().UnixNano()%1
 // backend is a queue with a 2-second visibility timeout, its dead-letter queue
 // read directly, and the same backend on a queue that does not exist.
 type backend struct {
-	q       Queue
-	missing Queue
+	// endpoint is where the queue's requests go, as its errors must name it.
+	endpoint string
+	q        Queue
+	missing  Queue
 	// dead receives what reached the dead-letter queue: body → reason, where the
 	// backend keeps one.
 	dead func(t *testing.T) map[string]string
@@ -60,8 +62,9 @@ func sqsBackend(t *testing.T) backend {
 		}
 	})
 	return backend{
-		q:       NewSQS(client, *q.QueueUrl, *dlq.QueueUrl),
-		missing: NewSQS(client, *q.QueueUrl+"missing", ""),
+		endpoint: endpoint,
+		q:        NewSQS(client, *q.QueueUrl, *dlq.QueueUrl),
+		missing:  NewSQS(client, *q.QueueUrl+"missing", ""),
 		dead: func(t *testing.T) map[string]string {
 			got := map[string]string{}
 			for {
@@ -95,8 +98,9 @@ func azureBackend(t *testing.T) backend {
 	}
 	poison := svc.NewQueueClient(name + "-poison")
 	return backend{
-		q:       NewAzureQueue(svc, name, name+"-poison", visibility),
-		missing: NewAzureQueue(svc, name+"missing", name+"missing-poison", visibility),
+		endpoint: "/devstoreaccount1/" + name + "missing",
+		q:        NewAzureQueue(svc, name, name+"-poison", visibility),
+		missing:  NewAzureQueue(svc, name+"missing", name+"missing-poison", visibility),
 		dead: func(t *testing.T) map[string]string {
 			got := map[string]string{}
 			for {
@@ -107,6 +111,8 @@ func azureBackend(t *testing.T) backend {
 				}
 				for _, m := range out.Messages {
 					got[*m.MessageText] = "" // the reason goes to the log, not the poison queue
+					assert.True(t, m.ExpirationTime.After(time.Now().AddDate(100, 0, 0)),
+						"a poison message never expires: %s", m.ExpirationTime)
 				}
 			}
 		},
@@ -250,11 +256,26 @@ func TestAMissingQueueIsReportedWithItsName(t *testing.T) {
 			err := b.missing.Check(ctx)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "missing")
+			assert.Contains(t, err.Error(), b.endpoint, "and where it looked")
 			_, err = b.missing.Len(ctx)
 			assert.ErrorContains(t, err, "missing")
 			_, err = b.missing.Receive(ctx, 1, 0)
 			assert.ErrorContains(t, err, "missing")
 			assert.ErrorContains(t, b.missing.Send(ctx, [][]byte{[]byte("x")}), "missing")
+		})
+	}
+}
+
+func TestReceiveWaitsForAMessageThatArrivesDuringTheWait(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends() {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			time.AfterFunc(700*time.Millisecond, func() { _ = b.q.Send(ctx, [][]byte{[]byte("late")}) })
+			msgs, err := b.q.Receive(ctx, 10, 5*time.Second)
+			require.NoError(t, err)
+			require.Len(t, msgs, 1, "the receive was still waiting when the message came")
+			assert.Equal(t, "late", string(msgs[0].Body))
 		})
 	}
 }

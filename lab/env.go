@@ -1,0 +1,96 @@
+// Package lab is edw's cluster lab: a real kube-apiserver (and, for the scaling
+// tests, the real KEDA operator, metrics adapter and kube-controller-manager) on
+// loopback, fed the Kubernetes objects the infra tests render. scripts/test-cluster.sh
+// builds and caches the binaries, starts the emulators and runs the tests.
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Env is what the test command hands the lab, read from the environment.
+type Env struct {
+	Etcd, APIServer, ControllerManager string
+	KedaOperator, KedaAdapter          string
+	Consumer, Producer                 string
+	// KedaCRDs and KarpenterCRDs are the CRD directories of the pinned modules.
+	KedaCRDs, KarpenterCRDs string
+	// RenderDir holds the infra tests' rendered objects; LabRenderDir the ones
+	// rendered with the lab's short timings.
+	RenderDir, LabRenderDir                                string
+	SQSEndpoint, DynamoDBEndpoint, AzuriteConnectionString string
+	// NetNS names the network namespace the metrics adapter runs in.
+	NetNS string
+	// Report, when set, is where the scaling tests write their observations.
+	Report string
+}
+
+// LoadEnv reads the lab's environment; missing reports the variables not set.
+func LoadEnv() (env Env, missing []string) {
+	get := func(name string, dst *string) {
+		*dst = os.Getenv(name)
+		if *dst == "" {
+			missing = append(missing, name)
+		}
+	}
+	get("EDW_LAB_ETCD", &env.Etcd)
+	get("EDW_LAB_KUBE_APISERVER", &env.APIServer)
+	get("EDW_LAB_KEDA_CRDS", &env.KedaCRDs)
+	get("EDW_LAB_KARPENTER_CRDS", &env.KarpenterCRDs)
+	get("EDW_RENDER_DIR", &env.RenderDir)
+	env.ControllerManager = os.Getenv("EDW_LAB_KUBE_CONTROLLER_MANAGER")
+	env.KedaOperator = os.Getenv("EDW_LAB_KEDA_OPERATOR")
+	env.KedaAdapter = os.Getenv("EDW_LAB_KEDA_ADAPTER")
+	env.Consumer = os.Getenv("EDW_LAB_CONSUMER")
+	env.Producer = os.Getenv("EDW_LAB_PRODUCER")
+	env.LabRenderDir = os.Getenv("EDW_LAB_RENDER_DIR")
+	env.SQSEndpoint = os.Getenv("EDW_TEST_SQS_ENDPOINT")
+	env.DynamoDBEndpoint = os.Getenv("EDW_TEST_DYNAMODB_ENDPOINT")
+	env.AzuriteConnectionString = os.Getenv("EDW_TEST_AZURITE_CONNECTION_STRING")
+	env.Report = os.Getenv("EDW_LAB_REPORT")
+	env.NetNS = os.Getenv("EDW_LAB_NETNS")
+	return env, missing
+}
+
+// CRDFiles are the CustomResourceDefinitions users' clusters have: KEDA's from
+// the pinned KEDA module, and Karpenter's NodePool, NodeClaim and EC2NodeClass as
+// the pinned Karpenter AWS provider ships them (its NodePool adds AWS label rules
+// to sigs.k8s.io/karpenter's).
+func (e Env) CRDFiles() ([]string, error) {
+	var files []string
+	for _, pattern := range []string{
+		filepath.Join(e.KedaCRDs, "*.yaml"), // keda.sh and eventing.keda.sh: the operator watches both
+		filepath.Join(e.KarpenterCRDs, "karpenter.sh_nodepools.yaml"),
+		filepath.Join(e.KarpenterCRDs, "karpenter.sh_nodeclaims.yaml"),
+		filepath.Join(e.KarpenterCRDs, "karpenter.k8s.aws_ec2nodeclasses.yaml"),
+	} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, err
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("no CRD file matches %s", pattern)
+		}
+		files = append(files, m...)
+	}
+	return files, nil
+}
+
+// Rendered lists the rendered object files, by configuration name.
+func Rendered(dir string) (map[string]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no rendered objects in %s", dir)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		out[strings.TrimSuffix(filepath.Base(f), ".json")] = f
+	}
+	return out, nil
+}

@@ -190,3 +190,18 @@ func TestNewNamesEveryBadSetting(t *testing.T) {
 		})
 	}
 }
+
+// A failing write is tried WriteAttempts times within one receive, pausing
+// between tries, before the message is left for redelivery.
+func TestAWriteIsRetriedWithinOneReceive(t *testing.T) {
+	mq, s := newMemQueue(time.Minute), newMemStore()
+	mq.add(body("stubborn"))
+	s.failN = 2
+	q := &scriptedQueue{memQueue: mq}
+	w, logs := scriptedWorker(t, q, s, func(c *Config) { c.WriteAttempts = 3 })
+	run(t, w)
+	assert.Equal(t, 1, s.count(), "the third try wrote it")
+	assert.Equal(t, 0, mq.remaining(), "deleted on the first receive: no redelivery needed")
+	assert.Equal(t, 3, s.puts)
+	assert.NotContains(t, logs.String(), "left for redelivery")
+}

@@ -111,7 +111,7 @@ func TestLabRejectsWhatTheSchemasForbid(t *testing.T) {
 				tmpl["requirements"] = append(tmpl["requirements"].([]any), map[string]any{
 					"key": "karpenter.k8s.aws/not-a-label", "operator": "Exists"})
 			},
-			want: `label domain \"karpenter.k8s.aws\" is restricted`},
+			want: `label domain "karpenter.k8s.aws" is restricted`},
 		{name: "NodePool v1beta1 layout", kind: "NodePool",
 			mutate: func(u map[string]any) { spec(u)["disruption"].(map[string]any)["expireAfter"] = "720h" },
 			want:   `unknown field "spec.disruption.expireAfter"`},

@@ -101,7 +101,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.receiveLoop(receiving, working)
+			w.receiveLoop(ctx, receiving, working)
 		}()
 	}
 	<-receiving.Done()
@@ -148,16 +148,19 @@ func (w *Worker) watchIdle(ctx context.Context, stop context.CancelFunc, idle *a
 	}
 }
 
-func (w *Worker) receiveLoop(receiving, working context.Context) {
+// receiveLoop receives until receiving ends. Shutdown (ctx, SIGTERM) cancels
+// the receive in progress, long poll included, so an idle consumer stops at
+// once instead of after up to one Wait (20s); a message the queue handed to the
+// cancelled call is not lost: it stays hidden for one visibility timeout and is
+// then delivered again (its receive count one higher). Going idle ends only
+// receiving: the poll in progress runs out normally, so nothing is hidden by a
+// consumer that had no reason to hurry. Processing runs on working and is never
+// cut short by either.
+func (w *Worker) receiveLoop(ctx, receiving, working context.Context) {
 	backoff := 100 * time.Millisecond
 	for receiving.Err() == nil {
-		// Shutdown cancels the receive, long poll included, so an idle consumer
-		// stops at once instead of after up to one Wait (20s). A message the
-		// queue handed to the cancelled call is not lost: it stays hidden for one
-		// visibility timeout and is then delivered again (its receive count one
-		// higher). Processing runs on the work context and is never cut short.
-		msgs, err := w.q.Receive(receiving, w.q.MaxBatch(), w.cfg.Wait)
-		if receiving.Err() != nil && len(msgs) == 0 {
+		msgs, err := w.q.Receive(ctx, w.q.MaxBatch(), w.cfg.Wait)
+		if ctx.Err() != nil && len(msgs) == 0 {
 			return
 		}
 		if err != nil {

@@ -19,6 +19,7 @@ type workflow struct {
 			Matrix map[string][]string `yaml:"matrix"`
 		} `yaml:"strategy"`
 		Steps []struct {
+			If   string            `yaml:"if"`
 			Uses string            `yaml:"uses"`
 			Run  string            `yaml:"run"`
 			With map[string]string `yaml:"with"`
@@ -41,9 +42,14 @@ func TestPreviewWorkflowPreviewsBothStacksWithOIDCOnly(t *testing.T) {
 	assert.Equal(t, map[string]string{"contents": "read", "id-token": "write", "pull-requests": "write"}, w.Permissions)
 	job := w.Jobs["preview"]
 	assert.ElementsMatch(t, []string{"aws", "azure"}, job.Strategy.Matrix["stack"])
-	var pulumi, awsLogin, azLogin bool
+	var pulumi, awsLogin, azLogin, kubelogin bool
 	for _, s := range job.Steps {
 		switch {
+		case strings.HasPrefix(s.Uses, "azure/use-kubelogin@"):
+			// The AKS kubeconfig signs in through kubelogin; without it the
+			// azure preview cannot read the cluster.
+			kubelogin = !pulumi
+			assert.Contains(t, s.If, "azure")
 		case strings.HasPrefix(s.Uses, "pulumi/actions@"):
 			pulumi = true
 			assert.Equal(t, "preview", s.With["command"], "the workflow never deploys")
@@ -61,6 +67,7 @@ func TestPreviewWorkflowPreviewsBothStacksWithOIDCOnly(t *testing.T) {
 		}
 	}
 	assert.True(t, pulumi && awsLogin && azLogin, "pulumi preview with both OIDC logins")
+	assert.True(t, kubelogin, "kubelogin is installed before the preview")
 	for _, key := range []string{"aws-access-key-id", "aws-secret-access-key", "client-secret", "creds:"} {
 		assert.NotContains(t, raw, key, "no long-lived cloud keys")
 	}

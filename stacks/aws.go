@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -9,8 +10,44 @@ import (
 
 	infraaws "github.com/edw-dev/edw/infra/aws"
 	"github.com/edw-dev/edw/infra/images"
+	"github.com/edw-dev/edw/infra/karpenter"
 	"github.com/edw-dev/edw/infra/kube"
+	"github.com/edw-dev/edw/internal/permissions"
 )
+
+// workloadPolicy renders identity's policy from the permissions table: one
+// statement per resource it touches, naming exactly that resource's ARN.
+func workloadPolicy(perms permissions.Table, identity string, arns map[string]pulumi.StringInput) pulumi.StringOutput {
+	on := perms.Resources("aws", identity)
+	values := make([]pulumi.StringInput, len(on))
+	for i, r := range on {
+		values[i] = arns[r]
+	}
+	return infraaws.DocumentOf(values, func(v []string) []infraaws.Statement {
+		out := make([]infraaws.Statement, len(on))
+		for i, r := range on {
+			out[i] = infraaws.Statement{Sid: sid(r), Action: perms.Actions("aws", identity, r), Resource: []string{v[i]}}
+		}
+		return out
+	})
+}
+
+// sid turns a resource role (queue, dlq) into a statement id (Queue, Dlq).
+func sid(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
+
+// readerGroup is the Kubernetes group aws-auth maps edw:clusterReaders to.
+const readerGroup = "edw:readers"
+
+func awsReaders(cfg *Config) kube.Readers {
+	if len(cfg.ClusterReaders) == 0 {
+		return kube.Readers{}
+	}
+	return kube.Readers{
+		Groups:            []string{readerGroup},
+		Kinds:             []kube.Kind{{Group: "karpenter.sh", Resource: "nodepools"}, {Group: "karpenter.k8s.aws", Resource: "ec2nodeclasses"}},
+		ReleaseNamespaces: []string{infraaws.KarpenterNamespace},
+	}
+}
 
 // deployAWS builds the aws stack: network, EKS with Karpenter, SQS + DLQ,
 // DynamoDB, IRSA roles, ECR, images, then the Kubernetes layer.
@@ -32,11 +69,21 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aws partition: %w", err)
 	}
-	acct := infraaws.Account{ID: caller.AccountId, Partition: partition.Partition, Region: cfg.Region}
+	if partition.DnsSuffix == "" {
+		return nil, fmt.Errorf("aws partition %s: no DNS suffix", partition.Partition)
+	}
+	acct := infraaws.Account{ID: caller.AccountId, Partition: partition.Partition, Region: cfg.Region, DNSSuffix: partition.DnsSuffix}
 
 	var zones []string
 	if cfg.Network.VPCID == "" {
-		az, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")}, withAWS)
+		az, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+			State: pulumi.StringRef("available"),
+			// Regular zones only: Local and Wavelength Zones are opt-in and cannot
+			// host an EKS control plane's subnets.
+			Filters: []aws.GetAvailabilityZonesFilter{{Name: "opt-in-status", Values: []string{"opt-in-not-required"}}},
+			// EKS does not support these zones for the control plane.
+			ExcludeZoneIds: infraaws.EKSUnsupportedZoneIDs(),
+		}, withAWS)
 		if err != nil {
 			return nil, fmt.Errorf("availability zones in %s: %w", cfg.Region, err)
 		}
@@ -49,7 +96,7 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	karpenterNode, err := infraaws.NewKarpenterNodeRole(ctx, "edw-karpenter-node", acct.Partition, nil, withAWS)
+	karpenterNode, err := infraaws.NewKarpenterNodeRole(ctx, "edw-karpenter-node", acct, nil, withAWS)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +104,8 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		Name: cfg.ClusterName, KubernetesVersion: cfg.KubernetesVersion,
 		VPCID: network.VPCID, PrivateSubnetIDs: network.PrivateSubnetIDs, PublicSubnetIDs: network.PublicSubnetIDs,
 		SystemNodeSize: cfg.SystemNodeSize, SystemNodeCount: cfg.SystemNodeCount,
-		KarpenterNodeRole: karpenterNode.Role, Partition: acct.Partition, Provider: provider,
+		KarpenterNodeRole: karpenterNode.GrantedRole, Account: acct, Provider: provider,
+		Readers: cfg.ClusterReaders, ReaderGroup: readerGroup,
 	}, withAWS)
 	if err != nil {
 		return nil, err
@@ -73,31 +121,28 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	role := func(name string, sa kube.ServiceAccount, statements func(v []string) []infraaws.Statement, arns ...pulumi.StringInput) (*infraaws.ServiceAccountRole, error) {
-		return infraaws.NewServiceAccountRole(ctx, "edw-"+name, infraaws.ServiceAccountRoleArgs{
+	// The workload's and KEDA's grants come from the permissions table: exactly
+	// the actions their calls need, each on the one resource it touches.
+	perms, err := permissions.Load()
+	if err != nil {
+		return nil, err
+	}
+	resources := map[string]pulumi.StringInput{"queue": queue.ARN, "dlq": queue.DLQARN, "table": table.ARN}
+	role := func(identity string, sa kube.ServiceAccount) (*infraaws.ServiceAccountRole, error) {
+		return infraaws.NewServiceAccountRole(ctx, "edw-"+identity, infraaws.ServiceAccountRoleArgs{
 			Subject: sa.Subject(), OIDCProviderARN: cluster.OIDCProviderARN, OIDCIssuer: cluster.OIDCIssuer,
-			Policy: infraaws.DocumentOf(arns, statements),
+			Policy: workloadPolicy(perms, identity, resources),
 		}, withAWS)
 	}
-	consumerRole, err := role("consumer", kube.ConsumerServiceAccount, func(v []string) []infraaws.Statement {
-		return []infraaws.Statement{
-			{Sid: "WorkQueue", Action: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}, Resource: []string{v[0]}},
-			{Sid: "DeadLetterQueue", Action: []string{"sqs:SendMessage"}, Resource: []string{v[1]}},
-			{Sid: "Results", Action: []string{"dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem"}, Resource: []string{v[2]}},
-		}
-	}, queue.ARN, queue.DLQARN, table.ARN)
+	consumerRole, err := role("consumer", kube.ConsumerServiceAccount)
 	if err != nil {
 		return nil, err
 	}
-	producerRole, err := role("producer", kube.ProducerServiceAccount, func(v []string) []infraaws.Statement {
-		return []infraaws.Statement{{Sid: "WorkQueue", Action: []string{"sqs:SendMessage"}, Resource: []string{v[0]}}}
-	}, queue.ARN)
+	producerRole, err := role("producer", kube.ProducerServiceAccount)
 	if err != nil {
 		return nil, err
 	}
-	kedaRole, err := role("keda", kube.KedaServiceAccount, func(v []string) []infraaws.Statement {
-		return []infraaws.Statement{{Sid: "QueueLength", Action: []string{"sqs:GetQueueAttributes"}, Resource: []string{v[0]}}}
-	}, queue.ARN)
+	kedaRole, err := role("keda", kube.KedaServiceAccount)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +151,7 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}
-	karpenter, err := infraaws.NewKarpenter(ctx, "edw-karpenter", infraaws.KarpenterArgs{
+	karp, err := infraaws.NewKarpenter(ctx, "edw-karpenter", infraaws.KarpenterArgs{
 		Account: acct, ClusterName: cfg.ClusterName, ClusterReady: cluster.Name,
 		OIDCProviderARN: cluster.OIDCProviderARN, OIDCIssuer: cluster.OIDCIssuer,
 		NodeRole: karpenterNode, NodeGroup: cluster.NodeGroup, Provider: k8s, ChartVersion: cfg.Charts.Karpenter,
@@ -116,7 +161,7 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	registry, err := infraaws.NewRegistry(ctx, "edw", nil, withAWS)
+	registry, err := infraaws.NewRegistry(ctx, "edw", infraaws.RegistryArgs{Prefix: cfg.ClusterName}, withAWS)
 	if err != nil {
 		return nil, err
 	}
@@ -147,10 +192,14 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		},
 		Consumer: irsa(consumerRole), Producer: irsa(producerRole), Keda: irsa(kedaRole),
 		Images: kube.Images{Producer: built.Producer, Consumer: built.Consumer},
-		System: kube.Placement{NodeSelector: map[string]string{"edw.dev/pool": "system"}},
-		// Karpenter's nodes carry no taint; the workload lands there because the
-		// system nodes are sized for add-ons only.
-		Ready: []pulumi.Resource{cluster.NodeGroup, karpenter.Release, karpenter.NodePool},
+		System: kube.Placement{
+			NodeSelector: map[string]string{infraaws.SystemPoolLabel: "system"},
+			Tolerations:  []kube.Toleration{{Key: infraaws.SystemTaintKey, Operator: "Exists", Effect: "NoSchedule"}},
+		},
+		// The system nodes are tainted; the workload runs only on the pool's nodes.
+		Workload: kube.Placement{NodeSelector: map[string]string{karpenter.PoolLabel: karpenter.WorkloadPool}},
+		Readers:  awsReaders(cfg),
+		Ready:    []pulumi.Resource{cluster.NodeGroup, karp.Release, karp.NodePool},
 	}
 	if _, err := kube.NewWorkload(ctx, "edw", workloadArgs(cfg, target)); err != nil {
 		return nil, err

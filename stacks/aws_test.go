@@ -2,7 +2,9 @@ package stacks
 
 import (
 	"encoding/json"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 
 	infraaws "github.com/edw-dev/edw/infra/aws"
 	"github.com/edw-dev/edw/infra/kube"
+	"github.com/edw-dev/edw/internal/permissions"
 	"github.com/edw-dev/edw/internal/pulumitest"
 )
 
@@ -36,21 +39,27 @@ const (
 
 // awsFakes answer the invokes the aws stack makes and the outputs it reads,
 // including pulumi-eks, which arrives as one remote component.
-func awsFakes(region string) []pulumitest.Option {
+func awsFakes(region, clusterName string) []pulumitest.Option {
+	part := partitionOf(region)
 	arn := func(service, kind, name string) string {
-		return "arn:aws:" + service + ":" + region + ":" + fakeAccount + ":" + kind + name
+		return "arn:" + part.name + ":" + service + ":" + region + ":" + fakeAccount + ":" + kind + name
 	}
 	return []pulumitest.Option{
 		pulumitest.FakeInvoke("aws:index/getCallerIdentity:getCallerIdentity", func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			return resource.NewPropertyMapFromMap(map[string]any{"accountId": fakeAccount, "arn": "arn:aws:iam::" + fakeAccount + ":user/ci", "userId": "ci", "id": fakeAccount}), nil
 		}),
 		pulumitest.FakeInvoke("aws:index/getPartition:getPartition", func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
-			return resource.NewPropertyMapFromMap(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}), nil
+			return resource.NewPropertyMapFromMap(map[string]any{"partition": part.name, "dnsSuffix": part.dnsSuffix, "id": part.name}), nil
 		}),
 		pulumitest.FakeInvoke("aws:index/getAvailabilityZones:getAvailabilityZones", func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			return resource.NewPropertyMapFromMap(map[string]any{"names": []any{region + "a", region + "b", region + "c"}, "zoneIds": []any{"z1", "z2", "z3"}, "id": region}), nil
 		}),
 		pulumitest.FakeInvoke("aws:eks/getCluster:getCluster", func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			// Only this stack's cluster has an issuer: looking up any other name
+			// is a bug the fake must not hide.
+			if got := a.Args["name"].StringValue(); got != clusterName {
+				return nil, fmt.Errorf("getCluster %q: no such cluster (the stack's is %q)", got, clusterName)
+			}
 			return resource.NewPropertyMapFromMap(map[string]any{
 				"name": a.Args["name"].StringValue(), "id": a.Args["name"].StringValue(),
 				"identities": []any{map[string]any{"oidcs": []any{map[string]any{"issuer": fakeIssuerA}}}},
@@ -79,12 +88,12 @@ func awsFakes(region string) []pulumitest.Option {
 		pulumitest.FakeResource(awsRole, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
 			out["name"] = resource.NewStringProperty(a.Name + "-r")
-			out["arn"] = resource.NewStringProperty("arn:aws:iam::" + fakeAccount + ":role/" + a.Name + "-r")
+			out["arn"] = resource.NewStringProperty("arn:" + part.name + ":iam::" + fakeAccount + ":role/" + a.Name + "-r")
 			return a.Name, out, nil
 		}),
 		pulumitest.FakeResource(awsOIDC, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
-			out["arn"] = resource.NewStringProperty("arn:aws:iam::" + fakeAccount + ":oidc-provider/" + strings.TrimPrefix(fakeIssuerA, "https://"))
+			out["arn"] = resource.NewStringProperty("arn:" + part.name + ":iam::" + fakeAccount + ":oidc-provider/" + strings.TrimPrefix(fakeIssuerA, "https://"))
 			return a.Name, out, nil
 		}),
 		pulumitest.FakeResource("aws:kms/key:Key", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -109,7 +118,11 @@ func runAWS(t *testing.T, extra map[string]string) (*pulumitest.Graph, map[strin
 	for k, v := range extra {
 		cfg[k] = v
 	}
-	return runStack(t, "aws", cfg, awsFakes("eu-north-1")...)
+	cluster := "edw-aws"
+	if name, ok := cfg["edw:clusterName"]; ok {
+		cluster = name
+	}
+	return runStack(t, "aws", cfg, awsFakes(cfg["aws:region"], cluster)...)
 }
 
 func policyDoc(t *testing.T, r *pulumitest.Resource, key string) []map[string]any {
@@ -143,7 +156,7 @@ func TestAWSStackInventory(t *testing.T) {
 	}
 	want := map[string]int{
 		awsEKS: 1, awsNodeGroup: 1, awsOIDC: 1, "aws:kms/key:Key": 1, "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 6,
-		"aws:ec2/natGateway:NatGateway": 1, awsQueue: 3, awsTable: 1, awsRepo: 2, awsRule: 4, awsTarget: 4,
+		"aws:ec2/natGateway:NatGateway": 1, awsQueue: 3, awsTable: 1, awsRepo: 2, awsRule: 5, awsTarget: 5,
 		"aws:sqs/queuePolicy:QueuePolicy": 1, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": 1,
 		awsRole: 6, awsPolicy: 4, "kubernetes:helm.sh/v3:Release": 2, karpNodePool: 1, karpClass: 1,
 		"pulumi:providers:aws": 1, "pulumi:providers:kubernetes": 1, "command:local:Command": 0,
@@ -274,33 +287,41 @@ func TestIRSARolesTrustExactlyTheServiceAccountsCreated(t *testing.T) {
 	assert.Equal(t, created, trusted, "each service account is annotated with the role that trusts exactly it")
 }
 
-func TestWorkloadPoliciesGrantOnlyThisStacksQueueAndTable(t *testing.T) {
+// TestWorkloadPoliciesGrantExactlyThePermissionsTable: each workload role's
+// policy grants exactly the actions the permissions table lists for its calls,
+// each on the one ARN of the resource it touches, no wildcards.
+func TestWorkloadPoliciesGrantExactlyThePermissionsTable(t *testing.T) {
 	g, _ := runAWS(t, nil)
-	work, dlq := g.One(t, awsQueue, "edw").State["arn"].StringValue(), g.One(t, awsQueue, "edw-dlq").State["arn"].StringValue()
-	table := g.OnlyOfType(t, awsTable).State["arn"].StringValue()
-	want := map[string]map[string][]string{
-		"edw-consumer": {
-			work:  {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"},
-			dlq:   {"sqs:SendMessage"},
-			table: {"dynamodb:PutItem", "dynamodb:BatchWriteItem", "dynamodb:GetItem"},
-		},
-		"edw-producer": {work: {"sqs:SendMessage"}},
-		"edw-keda":     {work: {"sqs:GetQueueAttributes"}},
+	perms, err := permissions.Load()
+	require.NoError(t, err)
+	arns := map[string]string{
+		"queue": g.One(t, awsQueue, "edw").State["arn"].StringValue(),
+		"dlq":   g.One(t, awsQueue, "edw-dlq").State["arn"].StringValue(),
+		"table": g.OnlyOfType(t, awsTable).State["arn"].StringValue(),
 	}
-	for name, grants := range want {
+	for _, identity := range []string{"consumer", "producer", "keda"} {
+		want := map[string][]string{}
+		for _, on := range perms.Resources("aws", identity) {
+			want[arns[on]] = perms.Actions("aws", identity, on)
+		}
 		got := map[string][]string{}
-		for _, st := range policyDoc(t, g.One(t, awsPolicy, name), "policy") {
+		for _, st := range policyDoc(t, g.One(t, awsPolicy, "edw-"+identity), "policy") {
 			assert.Equal(t, "Allow", st["Effect"])
+			assert.Nil(t, st["Condition"])
 			for _, res := range strs(st["Resource"]) {
-				assert.NotContains(t, res, "*", "%s: wildcard resource", name)
+				assert.NotContains(t, res, "*", "%s: wildcard resource", identity)
 				got[res] = append(got[res], strs(st["Action"])...)
 			}
 			for _, a := range strs(st["Action"]) {
-				assert.NotContains(t, a, "*", "%s: wildcard action", name)
+				assert.NotContains(t, a, "*", "%s: wildcard action", identity)
 			}
 		}
-		assert.Equal(t, grants, got, name)
+		for res := range got {
+			slices.Sort(got[res])
+		}
+		assert.Equal(t, want, got, identity)
 	}
+	assert.NotContains(t, perms.Actions("aws", "consumer", "table"), "dynamodb:BatchWriteItem", "a batch write would overwrite a result")
 }
 
 func TestKarpenterControllerPolicyIsScoped(t *testing.T) {
@@ -318,7 +339,8 @@ func TestKarpenterControllerPolicyIsScoped(t *testing.T) {
 			if r == "*" {
 				// Only calls that accept no resource scoping: regional reads (limited
 				// to the stack's region) and the global pricing API.
-				assert.Contains(t, []string{"AllowRegionalReadActions", "AllowPricingReadActions"}, s["Sid"])
+				assert.Contains(t, []string{"AllowRegionalReadActions", "AllowPricingReadActions",
+					"AllowUnscopedInstanceProfileListAction", "AllowUnscopedEC2DescribeInstanceStatus"}, s["Sid"])
 			}
 		}
 	}

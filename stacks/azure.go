@@ -11,7 +11,9 @@ import (
 
 	"github.com/edw-dev/edw/infra/azure"
 	"github.com/edw-dev/edw/infra/images"
+	"github.com/edw-dev/edw/infra/karpenter"
 	"github.com/edw-dev/edw/infra/kube"
+	"github.com/edw-dev/edw/internal/permissions"
 )
 
 // deployAzure builds the azure stack: resource group, AKS, storage, Workload ID
@@ -62,25 +64,30 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	queueID := store.Queue.ID().ToStringOutput()
+	perms, err := permissions.Load()
+	if err != nil {
+		return nil, err
+	}
+	scopes := map[string]pulumi.StringInput{
+		"queue": store.Queue.ID().ToStringOutput(), "poison": store.Poison.ID().ToStringOutput(), "table": store.Table.ID().ToStringOutput(),
+	}
+	var accounts []azure.Account
+	for _, a := range []struct {
+		name string
+		sa   kube.ServiceAccount
+	}{{"consumer", kube.ConsumerServiceAccount}, {"producer", kube.ProducerServiceAccount}, {"keda", kube.KedaServiceAccount}} {
+		grants, err := workloadGrants(ctx, perms, a.name, scopes, rg.ID().ToStringOutput(), withAzure)
+		if err != nil {
+			return nil, err
+		}
+		accounts = append(accounts, azure.Account{Name: a.name, Subject: a.sa.Subject(), Grants: grants})
+	}
 	ids, err := azure.NewIdentities(ctx, "edw", azure.IdentitiesArgs{
 		ResourceGroupName: rg.Name,
 		Issuer:            cluster.OIDCIssuerURL,
 		SubscriptionID:    subscription,
 		Tags:              tags,
-		Accounts: []azure.Account{
-			{Name: "consumer", Subject: kube.ConsumerServiceAccount.Subject(), Grants: []azure.Grant{
-				{Role: azure.RoleQueueDataMessageProcessor, Scope: queueID},
-				{Role: azure.RoleQueueDataMessageSender, Scope: store.Poison.ID().ToStringOutput()},
-				{Role: azure.RoleTableDataContributor, Scope: store.Table.ID().ToStringOutput()},
-			}},
-			{Name: "producer", Subject: kube.ProducerServiceAccount.Subject(), Grants: []azure.Grant{
-				{Role: azure.RoleQueueDataMessageSender, Scope: queueID},
-			}},
-			{Name: "keda", Subject: kube.KedaServiceAccount.Subject(), Grants: []azure.Grant{
-				{Role: azure.RoleQueueDataReader, Scope: queueID},
-			}},
-		},
+		Accounts:          accounts,
 	}, withAzure)
 	if err != nil {
 		return nil, err
@@ -101,11 +108,25 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	k8s, err := kubernetes.NewProvider(ctx, "aks", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig})
+	access, err := azure.NewClusterAccess(ctx, "edw", azure.ClusterAccessArgs{
+		Cluster: cluster.Resource, SubscriptionID: subscription, Admins: cfg.ClusterAdmins, Readers: cfg.ClusterReaders,
+		Deployer: client.ObjectId(),
+	}, withAzure)
+	if err != nil {
+		return nil, err
+	}
+	// Pulumi reaches the cluster as its deployer, through Azure RBAC: the
+	// provider waits for that grant and, on destroy, outlives nothing it needs.
+	k8s, err := kubernetes.NewProvider(ctx, "aks", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig},
+		pulumi.DependsOn(access.Admins))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}
-	ready := cluster.Ready()
+	// Pods pull their images with the kubelet's AcrPull grant.
+	ready := append(cluster.Ready(), registry.Pull)
+	workload := kube.Placement{Tolerations: []kube.Toleration{
+		{Key: azure.SpotLabel, Operator: "Equal", Value: azure.SpotValue, Effect: "NoSchedule"},
+	}}
 	if cfg.NodeProvisioning == NodeAutoProvisioning {
 		pool, err := azure.NewNodePool(ctx, "edw-workload", azure.NodePoolArgs{
 			Provider: k8s, Cluster: cluster.Resource, CapacityTypes: cfg.CapacityTypes,
@@ -117,6 +138,9 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		// The workload goes before the pool on destroy, so NAP does not drain
 		// nodes under running consumers.
 		ready = append(ready, pool)
+		// Only edw's pool may launch nodes for the workload: NAP's own default
+		// pool would otherwise take the overflow past edw:nodeCpuLimit.
+		workload.NodeSelector = map[string]string{karpenter.PoolLabel: karpenter.WorkloadPool}
 	}
 
 	workloadID := func(id *azure.Identity) kube.Identity {
@@ -148,10 +172,9 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 			NodeSelector: map[string]string{"kubernetes.azure.com/mode": "system"},
 			Tolerations:  []kube.Toleration{{Key: "CriticalAddonsOnly", Operator: "Exists", Effect: "NoSchedule"}},
 		},
-		Workload: kube.Placement{Tolerations: []kube.Toleration{
-			{Key: azure.SpotLabel, Operator: "Equal", Value: azure.SpotValue, Effect: "NoSchedule"},
-		}},
-		Ready: ready,
+		Workload: workload,
+		Readers:  azureReaders(cfg),
+		Ready:    ready,
 	}
 	if _, err := kube.NewWorkload(ctx, "edw", workloadArgs(cfg, target)); err != nil {
 		return nil, err
@@ -173,6 +196,45 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		"producerCommand": pulumi.Sprintf("cd workload && EDW_CLOUD=azure EDW_STORAGE_ACCOUNT=%s EDW_QUEUE_NAME=%s go run ./cmd/producer --count 1000 --rate 100",
 			store.AccountName, store.QueueName),
 	}, nil
+}
+
+// workloadGrants are identity's roles from the permissions table: per resource
+// it touches, the built-in role whose permissions are exactly what it needs, or
+// else a custom role with exactly those permissions.
+func workloadGrants(ctx *pulumi.Context, perms permissions.Table, identity string, scopes map[string]pulumi.StringInput,
+	resourceGroupID pulumi.StringInput, opts ...pulumi.ResourceOption) ([]azure.Grant, error) {
+	var grants []azure.Grant
+	for _, on := range perms.Resources("azure", identity) {
+		need := azure.Split(perms.Actions("azure", identity, on))
+		if id, ok := azure.BuiltinRoleFor(need); ok {
+			grants = append(grants, azure.Grant{Role: id, Scope: scopes[on]})
+			continue
+		}
+		def, err := azure.NewCustomRole(ctx, "edw-"+identity+"-"+on, azure.CustomRole{
+			Name:        identity + "-" + on,
+			Description: fmt.Sprintf("What edw's %s calls on the %s, and nothing else.", identity, on),
+			Permissions: need,
+		}, resourceGroupID, opts...)
+		if err != nil {
+			return nil, err
+		}
+		grants = append(grants, azure.Grant{Custom: def, Scope: scopes[on]})
+	}
+	return grants, nil
+}
+
+// azureReaders binds edw:clusterReaders, Entra object ids, as both users and
+// groups: AKS names a user or service principal by its object id and a group
+// by its object id, and one id never names two things.
+func azureReaders(cfg *Config) kube.Readers {
+	if len(cfg.ClusterReaders) == 0 {
+		return kube.Readers{}
+	}
+	r := kube.Readers{Groups: cfg.ClusterReaders, Users: cfg.ClusterReaders}
+	if cfg.NodeProvisioning == NodeAutoProvisioning {
+		r.Kinds = []kube.Kind{{Group: "karpenter.sh", Resource: "nodepools"}}
+	}
+	return r
 }
 
 // workloadArgs maps config onto the Kubernetes layer; both clouds share it.

@@ -2,7 +2,11 @@ package stacks
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/edw-dev/edw/infra/azure"
 	"github.com/edw-dev/edw/infra/kube"
+	"github.com/edw-dev/edw/internal/permissions"
 	"github.com/edw-dev/edw/internal/pulumitest"
 )
 
@@ -23,6 +28,7 @@ const (
 	azIdentity = "azure-native:managedidentity:UserAssignedIdentity"
 	azFIC      = "azure-native:managedidentity:FederatedIdentityCredential"
 	azRole     = "azure-native:authorization:RoleAssignment"
+	azRoleDef  = "azure-native:authorization:RoleDefinition"
 	azAccount  = "azure-native:storage:StorageAccount"
 	azQueue    = "azure-native:storage:Queue"
 	azTable    = "azure-native:storage:Table"
@@ -55,11 +61,16 @@ func azureFakes() []pulumitest.Option {
 				"clientId": "deployer", "objectId": "deployer-object",
 			}), nil
 		}),
-		pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterAdminCredentials",
-			func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
-				kc := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\n"))
+		// Reader-level credentials: the admin credential API is never invoked,
+		// so a preview identity without it works (a call to it fails the run).
+		pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
+			func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+				if a.Args["format"].StringValue() != "exec" {
+					return nil, fmt.Errorf("format %v: only exec signs in through Entra ID", a.Args["format"])
+				}
+				kc := base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --login, devicecode]\n"))
 				return resource.NewPropertyMapFromMap(map[string]any{
-					"kubeconfigs": []any{map[string]any{"name": "clusterAdmin", "value": kc}},
+					"kubeconfigs": []any{map[string]any{"name": "clusterUser", "value": kc}},
 				}), nil
 			}),
 		pulumitest.FakeResource(azCluster, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -68,7 +79,9 @@ func azureFakes() []pulumitest.Option {
 			out["oidcIssuerProfile"] = resource.NewObjectProperty(resource.PropertyMap{"issuerURL": resource.NewStringProperty(fakeIssuer)})
 			out["identityProfile"] = resource.NewObjectProperty(resource.PropertyMap{"kubeletidentity": resource.NewObjectProperty(
 				resource.PropertyMap{"objectId": resource.NewStringProperty("kubelet-object-id")})})
-			return a.Name + "-id", out, nil
+			// The cluster's ARM id, distinct from the other resources named "edw".
+			return "/subscriptions/" + fakeSubscription + "/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/" +
+				a.Inputs["resourceName"].StringValue(), out, nil
 		}),
 		pulumitest.FakeResource(azIdentity, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
@@ -113,7 +126,7 @@ func TestAzureStackInventory(t *testing.T) {
 	}
 	want := map[string]int{
 		azRG: 1, azCluster: 1, azPool: 0, azAccount: 1, azQueue: 2, azTable: 1,
-		azIdentity: 3, azFIC: 3, azRole: 6, azRegistry: 1, napPool: 1,
+		azIdentity: 3, azFIC: 3, azRole: 7, azRoleDef: 3, azRegistry: 1, napPool: 1,
 		"kubernetes:helm.sh/v3:Release": 1, "kubernetes:apps/v1:Deployment": 1,
 		"kubernetes:keda.sh/v1alpha1:ScaledObject": 1, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication": 1,
 		"command:local:Command": 0, "pulumi:providers:azure-native": 1, "pulumi:providers:kubernetes": 1,
@@ -297,35 +310,106 @@ func TestFederatedCredentialsTrustExactlyTheServiceAccountsCreated(t *testing.T)
 	assert.Equal(t, clientOf[kube.KedaServiceAccount.Subject()], auth.Str(t, "spec.podIdentity.identityId"))
 }
 
-func TestRoleAssignmentsAreTheNarrowestListed(t *testing.T) {
+// TestRoleAssignmentsGrantExactlyThePermissionsTable: for each identity, the
+// permissions its role assignments carry on each resource (a custom role's, or
+// a built-in role's as Azure publishes it) are exactly what the permissions
+// table says its calls need there, and nothing is granted anywhere else.
+func TestRoleAssignmentsGrantExactlyThePermissionsTable(t *testing.T) {
 	g, _ := runAzure(t, nil)
-	id := func(typ, name string) string { return g.One(t, typ, name).ID }
-	queue, poison, table := id(azQueue, "edw-work"), id(azQueue, "edw-poison"), id(azTable, "edw-results")
-	principal := func(acct string) string { return "edw-" + acct + "-principal" }
-	want := map[string]bool{
-		principal("consumer") + "|" + azure.RoleQueueDataMessageProcessor + "|" + queue: true,
-		principal("consumer") + "|" + azure.RoleQueueDataMessageSender + "|" + poison:   true,
-		principal("consumer") + "|" + azure.RoleTableDataContributor + "|" + table:      true,
-		principal("producer") + "|" + azure.RoleQueueDataMessageSender + "|" + queue:    true,
-		principal("keda") + "|" + azure.RoleQueueDataReader + "|" + queue:               true,
-		"kubelet-object-id|" + azure.RoleAcrPull + "|" + id(azRegistry, "edw"):          true,
+	perms, err := permissions.Load()
+	require.NoError(t, err)
+	published := publishedBuiltinRoles(t)
+	scopeOf := map[string]string{
+		g.One(t, azQueue, "edw-work").ID: "queue", g.One(t, azQueue, "edw-poison").ID: "poison", g.One(t, azTable, "edw-results").ID: "table",
 	}
-	got := map[string]bool{}
-	for _, ra := range g.ByType(azRole) {
-		def := ra.Str(t, "roleDefinitionId")
-		prefix := "/subscriptions/" + fakeSubscription + "/providers/Microsoft.Authorization/roleDefinitions/"
-		require.True(t, strings.HasPrefix(def, prefix), "role definition from the client config's subscription: %s", def)
-		assert.Equal(t, "ServicePrincipal", ra.Str(t, "principalType"))
-		got[ra.Str(t, "principalId")+"|"+strings.TrimPrefix(def, prefix)+"|"+ra.Str(t, "scope")] = true
+	customs := map[string]*pulumitest.Resource{}
+	for _, def := range g.ByType(azRoleDef) {
+		customs[def.ID] = def
 	}
-	assert.Equal(t, want, got)
+	prefix := "/subscriptions/" + fakeSubscription + "/providers/Microsoft.Authorization/roleDefinitions/"
+	for _, identity := range []string{"consumer", "producer", "keda"} {
+		principal := "edw-" + identity + "-principal"
+		got := map[string][]string{}
+		for _, ra := range g.ByType(azRole) {
+			if ra.Str(t, "principalId") != principal {
+				continue
+			}
+			on, ok := scopeOf[ra.Str(t, "scope")]
+			require.True(t, ok, "%s: %s is granted on %s, which is not its queue, poison queue or table", identity, ra, ra.Str(t, "scope"))
+			var granted []string
+			def := ra.Str(t, "roleDefinitionId")
+			if custom, ok := customs[def]; ok {
+				actions, _ := custom.Plain("permissions.0.actions")
+				data, _ := custom.Plain("permissions.0.dataActions")
+				granted = append(strs(actions), strs(data)...)
+				scopes, _ := custom.Plain("assignableScopes")
+				assert.Equal(t, []any{g.OnlyOfType(t, azRG).ID}, scopes, "%s is assignable in the stack's resource group only", custom)
+			} else {
+				require.True(t, strings.HasPrefix(def, prefix), "role definition from the client config's subscription: %s", def)
+				role, ok := published[strings.TrimPrefix(def, prefix)]
+				require.True(t, ok, "%s: %s is not a published built-in role", identity, def)
+				granted = append(role.Actions, role.DataActions...)
+			}
+			got[on] = append(got[on], granted...)
+		}
+		for on := range got {
+			slices.Sort(got[on])
+			got[on] = slices.Compact(got[on])
+		}
+		want := map[string][]string{}
+		for _, on := range perms.Resources("azure", identity) {
+			want[on] = perms.Actions("azure", identity, on)
+		}
+		assert.Equal(t, want, got, identity)
+	}
+	// The consumer extends a slow message's visibility (Update Message), which
+	// the built-in Message Processor role does not allow.
+	assert.Contains(t, perms.Actions("azure", "consumer", "queue"), azure.QueueMessagesWrite)
+}
+
+// publishedRole is a built-in role as Azure publishes it.
+type publishedRole struct {
+	Name        string
+	Actions     []string
+	DataActions []string
+}
+
+// publishedBuiltinRoles are Azure's published built-in role definitions
+// (testdata, with the page they came from): the ids and permissions the code
+// uses are checked against them, not against the code's own constants.
+func publishedBuiltinRoles(t *testing.T) map[string]publishedRole {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/azure-builtin-roles.json")
+	require.NoError(t, err)
+	var doc struct{ Roles map[string]publishedRole }
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	return doc.Roles
+}
+
+func TestBuiltinRolesMatchAzuresPublishedDefinitions(t *testing.T) {
+	published := publishedBuiltinRoles(t)
+	for id, p := range azure.BuiltinRoles() {
+		role, ok := published[id]
+		if assert.True(t, ok, "%s is not a published built-in role id", id) {
+			assert.ElementsMatch(t, role.Actions, p.Actions, role.Name)
+			assert.ElementsMatch(t, role.DataActions, p.DataActions, role.Name)
+		}
+	}
+	for _, id := range []string{azure.RoleAKSClusterUser, azure.RoleAKSRBACClusterAdmin, azure.RoleAcrPull, azure.RoleQueueDataMessageSender} {
+		assert.Contains(t, published, id)
+	}
 }
 
 func TestNothingHardCodesASubscriptionOrTenant(t *testing.T) {
 	g, _ := runAzure(t, nil)
 	guid := regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	roles := map[string]bool{azure.RoleQueueDataReader: true, azure.RoleQueueDataMessageProcessor: true,
-		azure.RoleQueueDataMessageSender: true, azure.RoleTableDataContributor: true, azure.RoleAcrPull: true}
+	roles := map[string]bool{}
+	for id := range publishedBuiltinRoles(t) {
+		roles[id] = true
+	}
+	// The Entra application of AKS's API server, the same in every tenant: the
+	// Entra ID kubeconfig names it as the token's audience.
+	roles["6dae42f8-4368-4678-94ff-3960e28e3630"] = true
 	for _, r := range g.Resources {
 		for _, m := range guid.FindAllString(flatten1(r), -1) {
 			assert.True(t, roles[m], "%s carries a GUID that is not a built-in role id: %s", r, m)

@@ -63,6 +63,14 @@ type Config struct {
 
 	Network       NetworkConfig
 	ResourceGroup string
+
+	// ClusterReaders may read, never change, what edw put in the cluster: the
+	// identities CI previews run as. IAM role ARNs on AWS (mapped in aws-auth),
+	// Entra object ids on Azure.
+	ClusterReaders []string
+	// ClusterAdmins (Azure only) are Entra object ids with full access to the
+	// cluster; empty means the identity that runs the first `pulumi up`.
+	ClusterAdmins []string
 }
 
 // ConsumerConfig sizes the consumer and tunes how KEDA scales it.
@@ -159,6 +167,8 @@ var (
 	resourceGroupRE     = regexp.MustCompile(`^[-\w.()]{0,89}[-\w()]$`)
 	awsRegionRE         = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$`)
 	azureLocationRE     = regexp.MustCompile(`^[a-z][a-z0-9]+$`)
+	iamRoleARNRE        = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+	entraObjectIDRE     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 )
 
 // ConfigError is one invalid stack config value. Its message is one line naming
@@ -438,6 +448,16 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	if c.Cloud == Azure {
 		c.ResourceGroup = r.matching("edw:resourceGroupName", "", resourceGroupRE,
 			"want 1-90 letters, digits, and -_.() not ending in a period")
+	}
+
+	if c.Cloud == AWS {
+		c.ClusterReaders = r.idList("edw:clusterReaders", iamRoleARNRE, "IAM role ARNs such as arn:aws:iam::123456789012:role/edw-preview")
+	} else {
+		c.ClusterReaders = r.idList("edw:clusterReaders", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
+	}
+	r.onlyOn("edw:clusterAdmins", c.Cloud, Azure)
+	if c.Cloud == Azure {
+		c.ClusterAdmins = r.idList("edw:clusterAdmins", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
 	}
 
 	if len(r.errs) > 0 {

@@ -35,34 +35,22 @@ type ClusterArgs struct {
 	SystemNodeSize    string
 	SystemNodeCount   int
 	// KarpenterNodeRole joins the aws-auth mapping so Karpenter's nodes can join.
-	KarpenterNodeRole *iam.Role
-	Partition         string
+	KarpenterNodeRole *GrantedRole
+	Account           Account
+	// Readers are IAM role ARNs mapped to ReaderGroup in aws-auth: the identities
+	// (CI previews) that may read, but not change, what edw put in the cluster.
+	Readers     []string
+	ReaderGroup string
 	// Provider is the aws provider pulumi-eks must use instead of its own.
 	Provider pulumi.ProviderResource
 	Tags     pulumi.StringMap
 }
 
-// NodeRole creates a role EC2 nodes assume, with the worker node policies.
-func NodeRole(ctx *pulumi.Context, name, partition string, tags pulumi.StringMap, parent pulumi.Resource) (*iam.Role, error) {
-	trust, err := Document(Statement{
-		Principal: map[string]any{"Service": "ec2.amazonaws.com"}, Action: []string{"sts:AssumeRole"},
-	})
-	if err != nil {
-		return nil, err
-	}
-	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{AssumeRolePolicy: pulumi.String(trust), Tags: tags}, pulumi.Parent(parent))
-	if err != nil {
-		return nil, fmt.Errorf("node role %s: %w", name, err)
-	}
-	for _, p := range []string{"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"} {
-		if _, err := iam.NewRolePolicyAttachment(ctx, name+"-"+p, &iam.RolePolicyAttachmentArgs{
-			Role: role.Name, PolicyArn: pulumi.Sprintf("arn:%s:iam::aws:policy/%s", partition, p),
-		}, pulumi.Parent(parent)); err != nil {
-			return nil, fmt.Errorf("attach %s to %s: %w", p, name, err)
-		}
-	}
-	return role, nil
-}
+// The system node group's label and taint.
+const (
+	SystemPoolLabel = "edw.dev/pool"
+	SystemTaintKey  = "CriticalAddonsOnly"
+)
 
 // NewCluster creates the EKS cluster (CONFIG_MAP auth, no default node group,
 // control-plane logs, KMS secrets encryption), the cluster's IAM OIDC provider
@@ -81,11 +69,18 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, fmt.Errorf("kms key %s: %w", name, err)
 	}
-	systemRole, err := NodeRole(ctx, name+"-system-node", args.Partition, args.Tags, c)
+	systemRole, err := NodeRole(ctx, name+"-system-node", args.Account, args.Tags, c)
 	if err != nil {
 		return nil, err
 	}
 	skip, noPublicIP := true, false
+	var readers eks.RoleMappingArray
+	for _, arn := range args.Readers {
+		readers = append(readers, eks.RoleMappingArgs{
+			RoleArn: pulumi.String(arn), Username: pulumi.String("edw-reader:{{SessionName}}"),
+			Groups: pulumi.StringArray{pulumi.String(args.ReaderGroup)},
+		})
+	}
 	cluster, err := eks.NewCluster(ctx, name, &eks.ClusterArgs{
 		Name:             pulumi.String(args.Name),
 		Version:          pulumi.String(args.KubernetesVersion),
@@ -97,12 +92,13 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		SkipDefaultNodeGroup:         &skip,
 		NodeAssociatePublicIpAddress: &noPublicIP,
 		// CONFIG_MAP mode (the default): access entries are broken in v2.8.
-		InstanceRoles:          iam.RoleArray{systemRole, args.KarpenterNodeRole},
+		InstanceRoles:          iam.RoleArray{systemRole.Role, args.KarpenterNodeRole.Role},
+		RoleMappings:           readers,
 		CreateOidcProvider:     pulumi.Bool(false),
 		EnabledClusterLogTypes: pulumi.ToStringArray([]string{"api", "audit", "authenticator", "controllerManager", "scheduler"}),
 		EncryptionConfigKeyArn: key.Arn,
 		Tags:                   args.Tags,
-	}, pulumi.Parent(c), pulumi.Providers(args.Provider))
+	}, pulumi.Parent(c), pulumi.Providers(args.Provider), systemRole.DependsOnGrants(), args.KarpenterNodeRole.DependsOnGrants())
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
@@ -121,16 +117,21 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}
 	ng, err := awseks.NewNodeGroup(ctx, name+"-system", &awseks.NodeGroupArgs{
 		ClusterName:   ready,
-		NodeRoleArn:   systemRole.Arn,
+		NodeRoleArn:   systemRole.ARN,
 		SubnetIds:     args.PrivateSubnetIDs,
 		AmiType:       pulumi.String("AL2023_x86_64_STANDARD"),
 		InstanceTypes: pulumi.StringArray{pulumi.String(args.SystemNodeSize)},
 		ScalingConfig: &awseks.NodeGroupScalingConfigArgs{
 			DesiredSize: pulumi.Int(args.SystemNodeCount), MinSize: pulumi.Int(args.SystemNodeCount), MaxSize: pulumi.Int(args.SystemNodeCount + 1),
 		},
-		Labels: pulumi.StringMap{"edw.dev/pool": pulumi.String("system")},
-		Tags:   args.Tags,
-	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{cluster}))
+		Labels: pulumi.StringMap{SystemPoolLabel: pulumi.String("system")},
+		// Only add-ons tolerate it (CoreDNS, Karpenter and KEDA do), so the
+		// workload runs on the nodes Karpenter manages.
+		Taints: awseks.NodeGroupTaintArray{awseks.NodeGroupTaintArgs{
+			Key: pulumi.String(SystemTaintKey), Value: pulumi.String("true"), Effect: pulumi.String("NO_SCHEDULE"),
+		}},
+		Tags: args.Tags,
+	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{cluster}), systemRole.DependsOnGrants())
 	if err != nil {
 		return nil, fmt.Errorf("system node group %s: %w", name, err)
 	}
@@ -139,7 +140,7 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.OIDCProviderARN = oidc.Arn
 	c.OIDCIssuer = issuer
 	c.Kubeconfig = pulumi.ToSecret(cluster.KubeconfigJson).(pulumi.StringOutput)
-	c.NodeRoleARN = systemRole.Arn
+	c.NodeRoleARN = systemRole.ARN
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"name": c.Name, "oidcProviderArn": c.OIDCProviderARN, "oidcIssuer": c.OIDCIssuer,
 		"kubeconfig": c.Kubeconfig, "systemNodeRoleArn": c.NodeRoleARN,

@@ -15,8 +15,7 @@ const STSAudience = "sts.amazonaws.com"
 // may assume through the cluster's OIDC provider, with one inline policy.
 type ServiceAccountRole struct {
 	pulumi.ResourceState
-	Role *iam.Role
-	ARN  pulumi.StringOutput `pulumi:"arn"`
+	*GrantedRole
 }
 
 // ServiceAccountRoleArgs name the account and what it may do.
@@ -57,9 +56,12 @@ func NewServiceAccountRole(ctx *pulumi.Context, name string, args ServiceAccount
 	if err != nil {
 		return nil, fmt.Errorf("role for %s: %w", args.Subject, err)
 	}
-	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{Role: role.Name, Policy: args.Policy}, pulumi.Parent(r)); err != nil {
+	policy, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{Role: role.Name, Policy: args.Policy}, pulumi.Parent(r))
+	if err != nil {
 		return nil, fmt.Errorf("policy for %s: %w", args.Subject, err)
 	}
-	r.Role, r.ARN = role, role.Arn
+	// The annotation that hands the role to a pod is built from ARN, which
+	// resolves only after the policy exists.
+	r.GrantedRole = newGrantedRole(role, []pulumi.Resource{policy})
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"arn": r.ARN})
 }

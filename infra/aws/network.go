@@ -9,6 +9,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// EKSUnsupportedZoneIDs are zones where EKS cannot place a control plane's
+// network interfaces (EKS user guide, "Subnet requirements").
+func EKSUnsupportedZoneIDs() []string { return []string{"use1-az3", "usw1-az2", "cac1-az3"} }
+
 // DiscoveryTag marks the subnets and security group Karpenter may use.
 const DiscoveryTag = "karpenter.sh/discovery"
 

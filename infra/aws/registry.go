@@ -14,20 +14,28 @@ type Registry struct {
 	Consumer pulumi.StringOutput `pulumi:"consumerRepository"`
 }
 
-// NewRegistry creates the repositories: scanned on push, tags immutable, and
-// deleted with their images on destroy.
-func NewRegistry(ctx *pulumi.Context, name string, tags pulumi.StringMap, opts ...pulumi.ResourceOption) (*Registry, error) {
+// RegistryArgs configure the repositories.
+type RegistryArgs struct {
+	// Prefix makes repository names unique per stack (the cluster name), so two
+	// stacks can share an account.
+	Prefix string
+	Tags   pulumi.StringMap
+}
+
+// NewRegistry creates the repositories <prefix>/producer and <prefix>/consumer:
+// scanned on push, tags immutable, and deleted with their images on destroy.
+func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pulumi.ResourceOption) (*Registry, error) {
 	r := &Registry{}
 	if err := ctx.RegisterComponentResource("edw:aws:Registry", name, r, opts...); err != nil {
 		return nil, err
 	}
 	repo := func(component string) (pulumi.StringOutput, error) {
 		rp, err := ecr.NewRepository(ctx, name+"-"+component, &ecr.RepositoryArgs{
-			Name:                       pulumi.Sprintf("%s/%s", name, component),
+			Name:                       pulumi.Sprintf("%s/%s", args.Prefix, component),
 			ImageTagMutability:         pulumi.String("IMMUTABLE"),
 			ImageScanningConfiguration: &ecr.RepositoryImageScanningConfigurationArgs{ScanOnPush: pulumi.Bool(true)},
 			ForceDelete:                pulumi.Bool(true),
-			Tags:                       tags,
+			Tags:                       args.Tags,
 		}, pulumi.Parent(r))
 		if err != nil {
 			return pulumi.StringOutput{}, fmt.Errorf("repository %s: %w", component, err)

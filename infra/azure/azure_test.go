@@ -2,12 +2,14 @@ package azure
 
 import (
 	"encoding/base64"
+	"errors"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/edw-dev/edw/internal/pulumitest"
 )
@@ -19,10 +21,10 @@ const (
 
 func TestIdentitiesChainCredentialsAndScopeRoles(t *testing.T) {
 	accounts := []Account{
-		{Name: "a", Subject: "system:serviceaccount:ns:a", Grants: []Grant{{Role: RoleQueueDataReader, Scope: pulumi.String("/q")}}},
+		{Name: "a", Subject: "system:serviceaccount:ns:a", Grants: []Grant{{Role: RoleAcrPull, Scope: pulumi.String("/q")}}},
 		{Name: "b", Subject: "system:serviceaccount:ns:b"},
 		{Name: "c", Subject: "system:serviceaccount:ns:c", Grants: []Grant{
-			{Role: RoleQueueDataMessageSender, Scope: pulumi.String("/p")}, {Role: RoleTableDataContributor, Scope: pulumi.String("/t")},
+			{Role: RoleQueueDataMessageSender, Scope: pulumi.String("/p")}, {Role: RoleAKSClusterUser, Scope: pulumi.String("/t")},
 		}},
 	}
 	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
@@ -66,9 +68,9 @@ func TestIdentitiesChainCredentialsAndScopeRoles(t *testing.T) {
 		return "/subscriptions/sub-x/providers/Microsoft.Authorization/roleDefinitions/" + role
 	}
 	assert.Equal(t, map[string]string{
-		"ids-a-principal@/q": def(RoleQueueDataReader),
+		"ids-a-principal@/q": def(RoleAcrPull),
 		"ids-c-principal@/p": def(RoleQueueDataMessageSender),
-		"ids-c-principal@/t": def(RoleTableDataContributor),
+		"ids-c-principal@/t": def(RoleAKSClusterUser),
 	}, got, "each grant goes to its own account's identity, nothing else")
 }
 
@@ -97,13 +99,18 @@ func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 			CapacityTypes: []string{"on-demand", "spot"}, Architectures: []string{"arm64"}, NodeCPULimit: 8,
 		})
 		return err
-	}, pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterAdminCredentials",
-		func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	}, pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
+		func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			if a.Args["format"].StringValue() != "exec" {
+				return nil, errors.New("only the exec format signs in through Entra ID")
+			}
 			return resource.NewPropertyMapFromMap(map[string]any{"kubeconfigs": []any{
-				map[string]any{"name": "clusterAdmin", "value": base64.StdEncoding.EncodeToString([]byte("kind: Config"))},
+				map[string]any{"name": "clusterUser", "value": base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --login, devicecode]\n"))},
 			}}), nil
 		}))
 	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
+	disabled, _ := cluster.Plain("disableLocalAccounts")
+	assert.Equal(t, true, disabled, "no local admin account: every identity goes through Entra ID and Azure RBAC")
 	_, nap := cluster.Input("nodeProvisioningProfile")
 	assert.False(t, nap, "no NAP alongside autoscaling pools")
 	pools := g.Named("azure-native:containerservice/v20240902preview:AgentPool", "c-spotarm")
@@ -118,4 +125,42 @@ func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 	_, taint := od[0].Input("nodeTaints")
 	assert.False(t, taint, "the on-demand pool is untainted")
 	assert.Equal(t, "Standard_D2ps_v5", od[0].Str(t, "vmSize"), "arm64 pools use Ampere sizes")
+}
+
+func TestAzureCLILoginRewritesOnlyTheKubeloginUser(t *testing.T) {
+	in := `apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    server: https://edw-aks.hcp.westus3.azmk8s.io:443
+  name: edw-aks
+users:
+- name: clusterUser_edw_edw-aks
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --environment, AzurePublicCloud, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, tenant-1, --login, devicecode]
+`
+	out, err := AzureCLILogin(in)
+	require.NoError(t, err)
+	var doc struct {
+		Clusters []map[string]any
+		Users    []struct {
+			User struct {
+				Exec struct {
+					Command string
+					Args    []string
+				}
+			}
+		}
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(out), &doc))
+	require.Len(t, doc.Users, 1)
+	assert.Equal(t, "kubelogin", doc.Users[0].User.Exec.Command)
+	assert.Equal(t, []string{"get-token", "--login", "azurecli", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"}, doc.Users[0].User.Exec.Args)
+	assert.Len(t, doc.Clusters, 1, "the rest of the kubeconfig is kept")
+
+	_, err = AzureCLILogin("apiVersion: v1\nusers:\n- name: admin\n  user:\n    token: abc\n")
+	assert.ErrorContains(t, err, "no kubelogin exec user", "a kubeconfig without Entra ID login is refused, not passed on")
 }

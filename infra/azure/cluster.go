@@ -34,7 +34,8 @@ type Cluster struct {
 	Name            pulumi.StringOutput `pulumi:"name"`
 	OIDCIssuerURL   pulumi.StringOutput `pulumi:"oidcIssuerUrl"`
 	KubeletObjectID pulumi.StringOutput `pulumi:"kubeletObjectId"`
-	// Kubeconfig is the admin kubeconfig, a secret.
+	// Kubeconfig signs in through Entra ID (kubelogin with the Azure CLI's
+	// login); what it may do is what Azure RBAC grants the signed-in identity.
 	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
 }
 
@@ -79,10 +80,11 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		Identity:          &cs.ManagedClusterIdentityArgs{Type: cs.ResourceIdentityTypeSystemAssigned},
 		Sku:               &cs.ManagedClusterSKUArgs{Name: pulumi.String("Base"), Tier: pulumi.String("Free")},
 		EnableRBAC:        pulumi.Bool(true),
-		// Entra ID with Azure RBAC for humans; the local admin account stays on
-		// because Pulumi's Kubernetes provider uses the admin kubeconfig.
-		AadProfile:        &cs.ManagedClusterAADProfileArgs{Managed: pulumi.Bool(true), EnableAzureRBAC: pulumi.Bool(true)},
-		OidcIssuerProfile: &cs.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
+		// Entra ID with Azure RBAC for everyone, Pulumi included: no local
+		// accounts, so no admin credential exists that a preview could need.
+		AadProfile:           &cs.ManagedClusterAADProfileArgs{Managed: pulumi.Bool(true), EnableAzureRBAC: pulumi.Bool(true)},
+		DisableLocalAccounts: pulumi.Bool(true),
+		OidcIssuerProfile:    &cs.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
 		SecurityProfile: &cs.ManagedClusterSecurityProfileArgs{
 			WorkloadIdentity: &cs.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
 		},
@@ -121,16 +123,19 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.Name = cluster.Name
 	c.OIDCIssuerURL = cluster.OidcIssuerProfile.IssuerURL().Elem()
 	c.KubeletObjectID = cluster.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
-	creds := cs.ListManagedClusterAdminCredentialsOutput(ctx, cs.ListManagedClusterAdminCredentialsOutputArgs{
+	// User credentials need only Azure Kubernetes Service Cluster User Role,
+	// which CI previews have; admin credentials would need far more.
+	creds := cs.ListManagedClusterUserCredentialsOutput(ctx, cs.ListManagedClusterUserCredentialsOutputArgs{
 		ResourceGroupName: args.ResourceGroupName,
 		ResourceName:      cluster.Name,
+		Format:            pulumi.String("exec"),
 	}, pulumi.Parent(c))
 	c.Kubeconfig = pulumi.ToSecret(creds.Kubeconfigs().Index(pulumi.Int(0)).Value().ApplyT(func(v string) (string, error) {
 		raw, err := base64.StdEncoding.DecodeString(v)
 		if err != nil {
 			return "", fmt.Errorf("decode kubeconfig of %s: %w", name, err)
 		}
-		return string(raw), nil
+		return AzureCLILogin(string(raw))
 	})).(pulumi.StringOutput)
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"name": c.Name, "oidcIssuerUrl": c.OIDCIssuerURL, "kubeletObjectId": c.KubeletObjectID, "kubeconfig": c.Kubeconfig,

@@ -10,20 +10,28 @@ import (
 
 // Built-in role definition ids (the same in every tenant).
 const (
-	RoleQueueDataReader           = "19e7f393-937e-4f77-808e-94535e297925"
-	RoleQueueDataMessageProcessor = "8a0f0c08-91a1-4084-bc3d-661d67233fed"
-	RoleQueueDataMessageSender    = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
-	RoleTableDataContributor      = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
-	RoleAcrPull                   = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+	RoleQueueDataMessageSender = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+	RoleAcrPull                = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+	RoleAKSClusterUser         = "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
+	RoleAKSRBACClusterAdmin    = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 )
 
 // WorkloadIDAudience is the audience Entra expects in federated tokens.
 const WorkloadIDAudience = "api://AzureADTokenExchange"
 
-// Grant is one role on one scope.
+// Grant is one role on one scope: a built-in role by id, or a custom role
+// where no built-in one is narrow enough.
 type Grant struct {
-	Role  string
-	Scope pulumi.StringInput
+	Role   string
+	Custom *authorization.RoleDefinition
+	Scope  pulumi.StringInput
+}
+
+func (g Grant) definitionID(subscription pulumi.StringInput) pulumi.StringOutput {
+	if g.Custom != nil {
+		return g.Custom.ID().ToStringOutput()
+	}
+	return RoleDefinitionID(subscription, g.Role)
 }
 
 // Account is a Kubernetes service account that gets a federated identity.
@@ -37,7 +45,12 @@ type Account struct {
 
 // Identity is one user-assigned identity trusted for one service account.
 type Identity struct {
-	Resource    *managedidentity.UserAssignedIdentity
+	Resource *managedidentity.UserAssignedIdentity
+	// Grants are its federated credential and role assignments.
+	Grants []pulumi.Resource
+	// ClientID resolves only once every grant exists: the pods and releases
+	// that use the identity are built from it, so they are created after their
+	// grants and deleted before them.
 	ClientID    pulumi.StringOutput
 	PrincipalID pulumi.StringOutput
 }
@@ -92,17 +105,23 @@ func NewIdentities(ctx *pulumi.Context, name string, args IdentitiesArgs, opts .
 			return nil, fmt.Errorf("federated credential %s: %w", acct.Subject, err)
 		}
 		previous = []pulumi.Resource{fic}
+		grants := []pulumi.Resource{fic}
+		after := []any{uai.ClientId, fic.ID()}
 		for i, g := range acct.Grants {
-			if _, err := authorization.NewRoleAssignment(ctx, fmt.Sprintf("%s-%d", logical, i), &authorization.RoleAssignmentArgs{
+			ra, err := authorization.NewRoleAssignment(ctx, fmt.Sprintf("%s-%d", logical, i), &authorization.RoleAssignmentArgs{
 				PrincipalId:      uai.PrincipalId,
 				PrincipalType:    pulumi.String("ServicePrincipal"),
-				RoleDefinitionId: RoleDefinitionID(args.SubscriptionID, g.Role),
+				RoleDefinitionId: g.definitionID(args.SubscriptionID),
 				Scope:            g.Scope,
-			}, pulumi.Parent(ids)); err != nil {
+			}, pulumi.Parent(ids))
+			if err != nil {
 				return nil, fmt.Errorf("role %s for %s: %w", g.Role, acct.Name, err)
 			}
+			grants = append(grants, ra)
+			after = append(after, ra.ID())
 		}
-		ids.ByAccount[acct.Name] = &Identity{Resource: uai, ClientID: uai.ClientId, PrincipalID: uai.PrincipalId}
+		clientID := pulumi.All(after...).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+		ids.ByAccount[acct.Name] = &Identity{Resource: uai, Grants: grants, ClientID: clientID, PrincipalID: uai.PrincipalId}
 	}
 	out := pulumi.Map{}
 	for n, id := range ids.ByAccount {

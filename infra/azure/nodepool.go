@@ -38,7 +38,7 @@ func NewNodePool(ctx *pulumi.Context, name string, args NodePoolArgs, opts ...pu
 	pool, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("karpenter.sh/v1"),
 		Kind:       pulumi.String("NodePool"),
-		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("edw-workload")},
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(karpenter.WorkloadPool)},
 		OtherFields: kubernetes.UntypedArgs{"spec": karpenter.NodePoolSpec{
 			NodeClassGroup: "karpenter.azure.com", NodeClassKind: "AKSNodeClass", NodeClassName: pulumi.String("default"),
 			CapacityTypes: args.CapacityTypes, Architectures: args.Architectures, CPULimit: args.CPULimit,

@@ -12,6 +12,9 @@ import (
 // kubelet identity may pull from it, nothing else is granted.
 type Registry struct {
 	pulumi.ResourceState
+	// Pull is the kubelet's AcrPull grant: workloads that pull images from the
+	// registry depend on it, so destroy removes them first.
+	Pull        pulumi.Resource
 	LoginServer pulumi.StringOutput `pulumi:"loginServer"`
 	Producer    pulumi.StringOutput `pulumi:"producerRepository"`
 	Consumer    pulumi.StringOutput `pulumi:"consumerRepository"`
@@ -41,14 +44,16 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", name, err)
 	}
-	if _, err := authorization.NewRoleAssignment(ctx, name+"-kubelet-pull", &authorization.RoleAssignmentArgs{
+	pull, err := authorization.NewRoleAssignment(ctx, name+"-kubelet-pull", &authorization.RoleAssignmentArgs{
 		PrincipalId:      args.KubeletObjectID,
 		PrincipalType:    pulumi.String("ServicePrincipal"),
 		RoleDefinitionId: RoleDefinitionID(args.SubscriptionID, RoleAcrPull),
 		Scope:            acr.ID().ToStringOutput(),
-	}, pulumi.Parent(r)); err != nil {
+	}, pulumi.Parent(r))
+	if err != nil {
 		return nil, fmt.Errorf("acr pull for kubelet: %w", err)
 	}
+	r.Pull = pull
 	r.LoginServer = acr.LoginServer
 	r.Producer = pulumi.Sprintf("%s/edw/producer", acr.LoginServer)
 	r.Consumer = pulumi.Sprintf("%s/edw/consumer", acr.LoginServer)

@@ -86,13 +86,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		for k, v := range args.Environment {
 			env[k] = v
 		}
-		// The tag is the source hash: registries with immutable tags accept it, and
-		// it says which sources an image was built from.
+		// The tag names what the pushed index holds, sources and platforms, so a
+		// registry with immutable tags accepts every distinct build.
 		cmd, err := local.NewCommand(ctx, name+"-"+component, &local.CommandArgs{
 			Dir: pulumi.String(dir),
 			Create: pulumi.String(fmt.Sprintf(
 				"go tool ko build --bare --sbom=none --platform=%s --tags=%s ./cmd/%s",
-				strings.Join(platforms, ","), sources[:16], component)),
+				strings.Join(platforms, ","), BuildTag(sources, platforms), component)),
 			Environment: env,
 			Triggers:    pulumi.Array{pulumi.String(sources), pulumi.String(strings.Join(platforms, ",")), repo},
 			Logging:     local.LoggingStderr,
@@ -116,6 +116,13 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		return nil, err
 	}
 	return im, ctx.RegisterResourceOutputs(im, pulumi.Map{"producer": im.Producer, "consumer": im.Consumer})
+}
+
+// BuildTag is the image tag for sources built for platforms: it changes when
+// either does.
+func BuildTag(sources string, platforms []string) string {
+	h := sha256.Sum256([]byte(sources + "\n" + strings.Join(platforms, ",")))
+	return hex.EncodeToString(h[:])[:16]
 }
 
 // SourceHash is a digest of what goes into the images: the workload module's Go

@@ -118,7 +118,8 @@ func TestBuildsBothImagesWithKoForEachArchitecture(t *testing.T) {
 		assert.Contains(t, create, "go tool ko build --bare")
 		assert.Contains(t, create, "--platform=linux/amd64,linux/arm64")
 		assert.True(t, strings.HasSuffix(create, "./cmd/"+component), create)
-		assert.Contains(t, create, "--tags="+hash[:16], "tag is the source hash, so immutable-tag registries accept it")
+		assert.Contains(t, create, "--tags="+images.BuildTag(hash, []string{"linux/amd64", "linux/arm64"}),
+			"tag names sources and platforms, so immutable-tag registries accept every distinct build")
 		assert.NotContains(t, create, "docker")
 		assert.Equal(t, "123456789012.dkr.ecr.us-west-2.amazonaws.com/edw-"+component, c.Str(t, "environment.KO_DOCKER_REPO"))
 		assert.Equal(t, "us-west-2", c.Str(t, "environment.AWS_REGION"))
@@ -154,4 +155,12 @@ func TestPrebuiltImagesBuildNothing(t *testing.T) {
 	assert.Empty(t, g.ByType(commandType))
 	assert.Equal(t, refs.Consumer, resolved(t, im.Consumer))
 	assert.Equal(t, refs.Producer, resolved(t, im.Producer))
+}
+
+func TestBuildTagNamesSourcesAndPlatforms(t *testing.T) {
+	both := images.BuildTag("abc", []string{"linux/amd64", "linux/arm64"})
+	assert.Len(t, both, 16)
+	assert.Equal(t, both, images.BuildTag("abc", []string{"linux/amd64", "linux/arm64"}))
+	assert.NotEqual(t, both, images.BuildTag("abc", []string{"linux/amd64"}), "an index for other platforms is another tag, which immutable repositories accept")
+	assert.NotEqual(t, both, images.BuildTag("abd", []string{"linux/amd64", "linux/arm64"}))
 }

@@ -8,6 +8,15 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// WorkloadPool is the NodePool edw creates on both clouds. The workload selects
+// it by Karpenter's own label (karpenter.sh/nodepool), so no other pool (AKS's
+// NAP ships one named default) can launch nodes for it and its CPU limit is a
+// hard cap.
+const WorkloadPool = "edw-workload"
+
+// PoolLabel is the label Karpenter puts on every node with its NodePool's name.
+const PoolLabel = "karpenter.sh/nodepool"
+
 // Requirement is one node requirement.
 type Requirement struct {
 	Key, Operator string
@@ -51,6 +60,8 @@ func (s NodePoolSpec) Spec() pulumi.Map {
 			},
 		},
 		"limits": pulumi.Map{"cpu": pulumi.String(fmt.Sprint(s.CPULimit))},
+		// Above any other pool that also matches, for pods that do not select one.
+		"weight": pulumi.Int(100),
 		"disruption": pulumi.Map{
 			"consolidationPolicy": pulumi.String("WhenEmptyOrUnderutilized"),
 			"consolidateAfter":    pulumi.String("1m"),

@@ -50,6 +50,8 @@ type Target struct {
 	// Workload lets the consumer and producer onto the nodes the provisioner buys,
 	// spot ones included (AKS taints spot nodes; Karpenter does not).
 	Workload Placement
+	// Readers may read what the stack manages in the cluster (CI previews).
+	Readers Readers
 	// Ready are the resources the cluster must have before anything is installed
 	// (the system node group or pool); releases depend on them so destroy removes
 	// workloads before nodes.

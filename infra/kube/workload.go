@@ -104,6 +104,14 @@ func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pu
 			return nil, err
 		}
 	}
+	if !t.Readers.Empty() {
+		// The release namespaces exist once KEDA's release does.
+		namespaces := append([]string{KedaServiceAccount.Namespace}, t.Readers.ReleaseNamespaces...)
+		if _, err := newReaderAccess(ctx, name+"-readers", t.Readers, namespaces,
+			append(child, pulumi.DependsOn([]pulumi.Resource{keda.Release}))...); err != nil {
+			return nil, err
+		}
+	}
 	w.Namespace = namespace
 	return w, ctx.RegisterResourceOutputs(w, pulumi.Map{"namespace": w.Namespace})
 }

@@ -52,6 +52,9 @@ type Summary struct {
 	GaveUp bool `json:"gaveUp,omitempty"`
 }
 
+// sendGrace is how long sends in flight may finish once Run is stopped.
+const sendGrace = 5 * time.Second
+
 // Run sends until Count messages were attempted, ctx ends, or the queue refused
 // MaxConsecutiveFailures sends in a row (then Summary.GaveUp is set).
 func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
@@ -60,8 +63,16 @@ func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 	if limit <= 0 {
 		limit = DefaultMaxConsecutiveFailures
 	}
+	// Generation stops when ctx ends (SIGTERM) or Run gives up. Sends already
+	// in flight run on: one cut off half way may have landed, and the summary
+	// would count it failed. They get sendGrace after ctx ends; giving up
+	// cancels them at once.
+	stopped := ctx
 	ctx, giveUp := context.WithCancel(ctx)
 	defer giveUp()
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	defer context.AfterFunc(stopped, func() { time.AfterFunc(sendGrace, cancelSends) })()
 	var (
 		sent, failed, failedSends, consecutive atomic.Int64
 		mu                                     sync.Mutex
@@ -128,15 +139,19 @@ func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 		go func() {
 			defer wg.Done()
 			for bodies := range batches {
-				err := q.Send(ctx, bodies)
+				if ctx.Err() != nil {
+					failed.Add(int64(len(bodies))) // stopped: never sent
+					continue
+				}
+				err := q.Send(sendCtx, bodies)
 				if err == nil {
 					consecutive.Store(0)
 					sent.Add(int64(len(bodies)))
 					continue
 				}
 				failed.Add(int64(len(bodies)))
-				if ctx.Err() != nil {
-					continue // stopped, not refused
+				if sendCtx.Err() != nil {
+					continue // cut off, not refused
 				}
 				failedSends.Add(1)
 				mu.Lock()
@@ -149,6 +164,7 @@ func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 				if consecutive.Add(1) >= int64(limit) && !gaveUp {
 					gaveUp = true
 					giveUp()
+					cancelSends()
 				}
 				mu.Unlock()
 			}

@@ -46,7 +46,7 @@ func TestRunGivesUpOnAQueueThatRefusesEverySend(t *testing.T) {
 	assert.True(t, sum.GaveUp)
 	assert.Equal(t, int64(20), sum.Sent)
 	assert.Equal(t, int64(3), sum.FailedSends)
-	assert.Equal(t, int64(30), sum.Failed)
+	assert.GreaterOrEqual(t, sum.Failed, int64(30), "the refused batches, and any handed out but never sent")
 	assert.Contains(t, sum.FirstError, "connection refused")
 	require.Error(t, first)
 	assert.Equal(t, 5, q.sends)

@@ -30,7 +30,7 @@ type Metrics struct {
 	Conflicts prometheus.Counter
 	Poisoned  prometheus.Counter
 	// Permanent are messages dead-lettered at once because no retry could store
-	// them (malformed, over the table's limits, a conflict); Poisoned counts them too.
+	// them (malformed, over the table's limits); Poisoned counts them too.
 	Permanent prometheus.Counter
 	Failed    prometheus.Counter
 	// FutureStamps are results whose srcStamp lay ahead of this consumer's clock
@@ -52,7 +52,7 @@ func NewMetrics() *Metrics {
 		Received:   counter("messages_received_total", "Messages received from the work queue, redeliveries included."),
 		Processed:  counter("messages_processed_total", "Messages whose result this consumer wrote."),
 		Duplicates: counter("messages_duplicate_total", "Messages whose result an earlier delivery had already written."),
-		Conflicts:  counter("messages_conflict_total", "Messages whose id already holds a result with different content (dead-lettered)."),
+		Conflicts:  counter("messages_conflict_total", "Messages whose id already holds a result with different content; the stored result stays."),
 		Poisoned:   counter("messages_poisoned_total", "Messages moved to the dead-letter or poison queue."),
 		Permanent:  counter("messages_permanent_failure_total", "Messages dead-lettered at once because no retry could store them."),
 		Failed:     counter("messages_failed_total", "Processing attempts that failed and were left for redelivery."),

@@ -328,16 +328,17 @@ func (w *Worker) process(ctx context.Context, m *queue.Message) outcome {
 			w.metrics.Duplicates.Inc()
 			return ack
 		case errors.As(err, &conflict):
-			// Not a redelivery: another message was sent with this id. Its content
-			// cannot be stored under the id, so it goes to the dead-letter queue,
-			// where it can be inspected, and the stored result stays.
+			// Not a redelivery: another message was sent with this id. The first
+			// result stands (one id, one row) and no retry or replay could store
+			// this one, so it is deleted like a duplicate, but loudly: a warning
+			// with both sides, its content included, and a metric of its own.
 			w.metrics.Conflicts.Inc()
-			w.log.Warn("conflicting message: its id already holds a result with different content",
+			w.log.Warn("conflicting message: its id already holds a result with different content; the stored result stays",
 				"id", r.ID, "queueMessageId", m.ID, "receiveCount", m.ReceiveCount,
-				"srcStamp", r.SrcStamp.Format(message.StampLayout),
-				"storedSrcStamp", conflict.Existing.SrcStamp.Format(message.StampLayout),
+				"srcStamp", r.SrcStamp.Format(message.StampLayout), "msg", clip(r.Msg, 256),
+				"storedSrcStamp", conflict.Existing.SrcStamp.Format(message.StampLayout), "storedMsg", clip(conflict.Existing.Msg, 256),
 				"storedProcessedBy", conflict.Existing.ProcessedBy, "storedReceiveCount", conflict.Existing.ReceiveCount)
-			return w.deadLetter(ctx, m, err, true)
+			return ack
 		case failure.IsPermanent(err):
 			return w.deadLetter(ctx, m, err, true)
 		}
@@ -366,6 +367,14 @@ func (w *Worker) deadLetter(ctx context.Context, m *queue.Message, reason error,
 	w.log.Warn("message dead-lettered", "id", m.ID, "receiveCount", m.ReceiveCount, "reason", reason.Error(),
 		"permanent", permanent, "invalid", errors.Is(reason, message.ErrInvalid))
 	return dead
+}
+
+// clip shortens s for a log line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -56,7 +56,10 @@ type scalingRule struct {
 
 // newWorkload reads the rendered configuration and creates its queue and table
 // on the emulators under the rendered names.
-func newWorkload(ctx context.Context, t *testing.T, l *labState, render string) *workload {
+//
+// namespace, when set, moves the namespaced objects there, so that two clouds'
+// workloads (rendered into the same namespace) can share the lab at once.
+func newWorkload(ctx context.Context, t *testing.T, l *labState, render, namespace string) *workload {
 	t.Helper()
 	files, err := Rendered(l.env.RenderDir)
 	if err != nil {
@@ -83,6 +86,22 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render string) 
 	}
 	if w.deployment == nil {
 		t.Fatalf("%s renders no Deployment %s/%s for the ScaledObject", render, w.namespace, target)
+	}
+	w.deployment = w.deployment.DeepCopy()
+	if namespace != "" && namespace != w.namespace {
+		w.namespace = namespace
+		for i, o := range w.others {
+			o = o.DeepCopy()
+			if o.GetKind() == "Namespace" {
+				o.SetName(namespace)
+			} else {
+				o.SetNamespace(namespace)
+			}
+			w.others[i] = o
+		}
+		for _, o := range []*unstructured.Unstructured{w.deployment, w.scaled, w.auth} {
+			o.SetNamespace(namespace)
+		}
 	}
 	w.rule = ruleOf(t, w.scaled)
 	triggers, _, _ := unstructured.NestedSlice(w.scaled.Object, "spec", "triggers")
@@ -380,8 +399,16 @@ func (tl *timeline) print(t *testing.T, title string) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n%6s %8s %8s %8s %8s %6s\n", title, "t", "backlog", "desired", "hpa", "running", "rows")
-	for _, s := range tl.samples {
+	fmt.Fprintf(&b, "%s (a second is shown when something changed, and every 15 s)\n%6s %8s %8s %8s %8s %6s\n",
+		title, "t", "backlog", "desired", "hpa", "running", "rows")
+	var last sample
+	for i, s := range tl.samples {
+		same := i > 0 && s.Backlog == last.Backlog && s.Desired == last.Desired && s.HPADesired == last.HPADesired &&
+			s.Running == last.Running && s.Rows == last.Rows
+		if same && int(s.At.Seconds())%15 != 0 && i != len(tl.samples)-1 {
+			continue
+		}
+		last = s
 		hpa := "-"
 		if s.HPADesired >= 0 {
 			hpa = strconv.Itoa(s.HPADesired)

@@ -42,7 +42,7 @@ func TestKEDAAndHPAScaleZeroToN(t *testing.T) {
 	if l.env.KedaAdapter == "" || l.env.ControllerManager == "" || l.env.NetNS == "" {
 		t.Skip("needs EDW_LAB_KEDA_ADAPTER, EDW_LAB_KUBE_CONTROLLER_MANAGER and EDW_LAB_NETNS")
 	}
-	r := startRun(ctx, t, "aws", func(r *run) { r.paused.Store(true) })
+	r := startRun(ctx, t, "aws", "", func(r *run) { r.paused.Store(true) })
 	if l.adapter == nil {
 		t.Fatal("the metrics adapter is not running")
 	}

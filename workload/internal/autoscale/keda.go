@@ -1,5 +1,6 @@
-// Package autoscale is KEDA's scaling rule for a queue-length trigger, so the local
-// demo scales consumer processes exactly as KEDA scales pods in the cluster.
+// Package autoscale is KEDA's scaling rule for a queue-length trigger (Scaler),
+// and KEDA and the HPA acting on a Deployment over time (Deployment), so the
+// local demo scales consumer processes as the cluster scales pods.
 package autoscale
 
 import "time"

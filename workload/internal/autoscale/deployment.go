@@ -63,8 +63,10 @@ type Deployment struct {
 
 	replicas   int
 	started    bool
-	lastPoll   time.Time
-	lastSync   time.Time
+	// nextPoll and nextSync keep KEDA's and the HPA's fixed cadences, as their
+	// tickers do, however the steps fall.
+	nextPoll   time.Time
+	nextSync   time.Time
 	lastActive time.Time
 	active     bool
 	recs       []recommendation
@@ -90,8 +92,8 @@ func (d *Deployment) Step(now time.Time, backlog int) (int, string) {
 		d.replicas = r.MinReplicas
 	}
 	var event string
-	if d.lastPoll.IsZero() || now.Sub(d.lastPoll) >= d.Polling {
-		d.lastPoll = now
+	if d.nextPoll.IsZero() || !now.Before(d.nextPoll) {
+		d.nextPoll = next(d.nextPoll, now, d.Polling)
 		d.active = backlog > r.Activation
 		if d.active {
 			d.lastActive = now
@@ -100,7 +102,7 @@ func (d *Deployment) Step(now time.Time, backlog int) (int, string) {
 		case d.active && d.replicas == 0:
 			d.replicas = floor
 			if b.SyncPeriod > 0 {
-				d.lastSync = now // the HPA takes over from its next sync
+				d.nextSync = now.Add(b.SyncPeriod) // the HPA takes over from its next sync
 			}
 			event = fmt.Sprintf("KEDA: backlog %d above activation %d, scaled 0 → %d", backlog, r.Activation, floor)
 		case !d.active && d.replicas > 0 && r.MinReplicas == 0 && (d.lastActive.IsZero() || now.Sub(d.lastActive) >= r.Cooldown):
@@ -108,8 +110,8 @@ func (d *Deployment) Step(now time.Time, backlog int) (int, string) {
 			d.replicas = 0
 		}
 	}
-	if d.replicas > 0 && (b.SyncPeriod == 0 || now.Sub(d.lastSync) >= b.SyncPeriod) {
-		d.lastSync = now
+	if d.replicas > 0 && (b.SyncPeriod == 0 || !now.Before(d.nextSync)) {
+		d.nextSync = next(d.nextSync, now, b.SyncPeriod)
 		if hpa := d.sync(now, backlog); hpa != "" && event != "" {
 			event += "; " + hpa
 		} else if hpa != "" {
@@ -185,13 +187,11 @@ func (d *Deployment) waiting(now time.Time, backlog int) string {
 		}
 		return ""
 	}
-	left := r.Cooldown
-	if !d.lastActive.IsZero() {
-		left = r.Cooldown - now.Sub(d.lastActive)
-	}
-	// KEDA acts at its first poll after the cooldown has passed.
-	polls := (max(left, 0) + d.Polling - 1) / d.Polling
-	at := d.lastPoll.Add(polls * d.Polling).Sub(now)
+	// KEDA acts at its first poll once the cooldown since the last active poll
+	// has passed: the next poll, or a later one.
+	due := d.lastActive.Add(r.Cooldown)
+	polls := max(0, (due.Sub(d.nextPoll)+d.Polling-1)/d.Polling)
+	at := max(d.nextPoll.Add(polls*d.Polling).Sub(now), 0)
 	return fmt.Sprintf("queue empty: waiting for KEDA's cooldown (%s since the last poll with messages) to scale to zero, in about %s; "+
 		"meanwhile the HPA's scale-down stabilization (%s) holds %d replicas", secs(r.Cooldown), secs(at), secs(b.ScaleDownStabilization), d.replicas)
 }
@@ -204,6 +204,18 @@ func (d *Deployment) heldBy(now time.Time) int {
 		}
 	}
 	return held
+}
+
+// next is the first tick of a cadence of period after now: from the previous
+// tick when there was one, from now otherwise.
+func next(prev, now time.Time, period time.Duration) time.Time {
+	if prev.IsZero() || period <= 0 {
+		return now.Add(period)
+	}
+	for !prev.After(now) {
+		prev = prev.Add(period)
+	}
+	return prev
 }
 
 // secs renders a duration in whole seconds, as the ScaledObject states them.

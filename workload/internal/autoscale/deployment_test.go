@@ -1,10 +1,13 @@
 package autoscale
 
 import (
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func newDeployment(min int) *Deployment {
@@ -106,4 +109,27 @@ func TestDemoBehaviorScalesUpAtThePollAndHoldsTheScaleDown(t *testing.T) {
 	assert.Contains(t, why, "waiting for KEDA's cooldown")
 	n, _ = d.Step(t0.Add(5*time.Second), 0)
 	assert.Equal(t, 0, n)
+}
+
+// The countdown names the poll that will scale to zero: it never goes negative
+// and reaches zero when the replicas do.
+func TestCooldownCountdownEndsAtThePollThatScalesToZero(t *testing.T) {
+	d := newDeployment(0)
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC).Add(300 * time.Millisecond)
+	d.Step(t0, 400) // active poll: cooldown due at t0+120s, polls every 15s from t0
+	countdown := regexp.MustCompile(`in about (-?\d+)s`)
+	for s := 1; ; s++ {
+		now := t0.Add(time.Duration(s)*time.Second + 100*time.Millisecond)
+		n, why := d.Step(now, 0)
+		if n == 0 {
+			assert.Equal(t, 120, s, "scaled to zero at the first poll 120s after the last active one")
+			return
+		}
+		m := countdown.FindStringSubmatch(why)
+		require.NotNil(t, m, why)
+		left, _ := strconv.Atoi(m[1])
+		assert.GreaterOrEqual(t, left, 0, why)
+		assert.InDelta(t, 120-s, left, 1, "at %ds: %s", s, why)
+		require.Less(t, s, 200)
+	}
 }

@@ -61,8 +61,8 @@ type Deployment struct {
 	Polling  time.Duration
 	Behavior Behavior
 
-	replicas   int
-	started    bool
+	replicas int
+	started  bool
 	// nextPoll and nextSync keep KEDA's and the HPA's fixed cadences, as their
 	// tickers do, however the steps fall.
 	nextPoll   time.Time

@@ -41,6 +41,8 @@ func TestOpenComparesTheQueueURLsPortToo(t *testing.T) {
 		{"http://127.0.0.1:9324", "https://127.0.0.1:9324/000000000000/q", false},
 		{"http://127.0.0.1:9324", "http://sqs.us-east-1.localhost:9324/000000000000/q", true},
 		{"http://localhost", "http://127.0.0.1:80/000000000000/q", true},
+		{"http://[::1]:9324", "http://127.0.0.1:9324/000000000000/q", true},
+		{"http://one.example:9324", "http://two.example:9324/000000000000/q", false},
 	} {
 		t.Run(c.endpoint+" "+c.queue, func(t *testing.T) {
 			cleanAWSEnv(t)

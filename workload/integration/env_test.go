@@ -101,8 +101,15 @@ type stack struct {
 // on-demand DynamoDB table keyed by id.
 func awsStack(t testing.TB, sqsEndpoint, ddbEndpoint string, visibility int) *stack {
 	t.Helper()
+	return awsStackWith(t, sqsEndpoint, ddbEndpoint, visibility,
+		aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+}
+
+// awsStackWith is awsStack as the identity in cfg (moto's IAM test sets up as
+// an admin user).
+func awsStackWith(t testing.TB, sqsEndpoint, ddbEndpoint string, visibility int, cfg aws.Config) *stack {
+	t.Helper()
 	ctx := context.Background()
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ddbEndpoint) })
 

@@ -35,12 +35,18 @@ build() {
 
 if ! command -v etcd >/dev/null; then
   log "installing etcd (Debian etcd-server)"
-  if [ "$(id -u)" != 0 ]; then echo "etcd is missing: apt-get install etcd-server (needs root)" >&2; exit 1; fi
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    sudo -n true 2>/dev/null || { echo "etcd is missing: apt-get install etcd-server (needs root)" >&2; exit 1; }
+    sudo="sudo -n"
+  fi
   # Install the binary only: no etcd service may start and outlive the lab.
   policy=/usr/sbin/policy-rc.d created_policy=0
-  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; created_policy=1; fi
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server) >&2
-  [ "$created_policy" = 0 ] || rm -f "$policy"
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null; $sudo chmod +x "$policy"; created_policy=1; fi
+  rc=0
+  ($sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server) >&2 || rc=$?
+  [ "$created_policy" = 0 ] || $sudo rm -f "$policy"
+  [ "$rc" = 0 ] || exit "$rc"
 fi
 export EDW_LAB_ETCD; EDW_LAB_ETCD="$(command -v etcd)"
 

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/edw-dev/edw/lab/internal/cluster"
@@ -117,7 +118,9 @@ func Unregister(ctx context.Context, c *cluster.Cluster) {
 	if dyn, err := dynamic.NewForConfig(c.REST); err == nil {
 		_ = dyn.Resource(apiServiceGVR).Delete(ctx, apiService, metav1.DeleteOptions{})
 	}
-	if cs, err := kubernetes.NewForConfig(c.REST); err == nil {
+	cfg := rest.CopyConfig(c.REST)
+	cfg.WarningHandler = rest.NoWarnings{}
+	if cs, err := kubernetes.NewForConfig(cfg); err == nil {
 		_ = cs.CoreV1().Services(Namespace).Delete(ctx, adapterService, metav1.DeleteOptions{})
 		_ = cs.CoreV1().Endpoints(Namespace).Delete(ctx, adapterService, metav1.DeleteOptions{})
 		_ = cs.DiscoveryV1().EndpointSlices(Namespace).Delete(ctx, adapterService, metav1.DeleteOptions{})
@@ -136,7 +139,9 @@ func forward(ctx context.Context, hostIP, target string) (string, error) {
 }
 
 func register(ctx context.Context, c *cluster.Cluster, ip string) error {
-	cs, err := kubernetes.NewForConfig(c.REST)
+	cfg := rest.CopyConfig(c.REST)
+	cfg.WarningHandler = rest.NoWarnings{} // "v1 Endpoints is deprecated": the aggregator still reads them
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}

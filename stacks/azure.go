@@ -242,6 +242,7 @@ func workloadArgs(cfg *Config, target kube.Target) kube.WorkloadArgs {
 	c := cfg.Consumer
 	return kube.WorkloadArgs{
 		Target:           target,
+		InstallKeda:      true,
 		KedaChartVersion: cfg.Charts.Keda,
 		Consumer: kube.ConsumerSettings{
 			CPU: c.CPU, Memory: c.Memory, MaxReceiveCount: c.MaxReceiveCount, VisibilityTimeout: c.VisibilityTimeout,

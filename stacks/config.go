@@ -19,6 +19,9 @@ type Cloud string
 const (
 	AWS   Cloud = "aws"
 	Azure Cloud = "azure"
+	// Kubernetes deploys onto an existing cluster, with a queue and table that
+	// already exist: no cloud resources at all.
+	Kubernetes Cloud = "kubernetes"
 )
 
 // NodeProvisioning is how AKS adds nodes for the workload.
@@ -71,6 +74,36 @@ type Config struct {
 	// ClusterAdmins (Azure only) are Entra object ids with full access to the
 	// cluster; empty means the identity that runs the first `pulumi up`.
 	ClusterAdmins []string
+
+	// Existing is set only on kubernetes stacks.
+	Existing *ExistingConfig
+}
+
+// ExistingConfig is a kubernetes stack's queue, table and credentials, all of
+// which exist before edw runs.
+type ExistingConfig struct {
+	// Backend is the queue and table service: aws (SQS + DynamoDB) or azure.
+	Backend Cloud
+	// AWS: queue and DLQ URLs, table name, region, optional endpoint (emulators).
+	QueueURL, DLQURL, AWSRegion, AWSEndpoint string
+	// Azure: storage account (empty when the Secret holds a connection string),
+	// queue and poison queue names.
+	StorageAccount, QueueName, PoisonQueueName string
+	TableName                                  string
+	// CredentialsSecret names a Secret in the workload namespace holding the
+	// backend's credentials; empty means pod identity (the role ARNs or client
+	// ids below), never a value in the stack config.
+	CredentialsSecret string
+	// ConsumerIdentity, ProducerIdentity, KedaIdentity: IRSA role ARNs (aws) or
+	// Workload ID client ids (azure).
+	ConsumerIdentity, ProducerIdentity, KedaIdentity string
+	// InstallKeda installs KEDA with Helm; false where the cluster already runs it.
+	InstallKeda bool
+	// CreateNamespace creates the workload namespace; false where it exists
+	// (with the credentials Secret in it).
+	CreateNamespace bool
+	// Registry is where ko pushes the images when no prebuilt ones are given.
+	Registry string
 }
 
 // ConsumerConfig sizes the consumer and tunes how KEDA scales it.
@@ -169,6 +202,15 @@ var (
 	azureLocationRE     = regexp.MustCompile(`^[a-z][a-z0-9]+$`)
 	iamRoleARNRE        = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 	entraObjectIDRE     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	k8sNameRE           = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:._@-]{0,252}$`)
+	dnsLabelRE          = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	sqsURLRE            = regexp.MustCompile(`^https?://[^/\s]+/[0-9]{12}/[A-Za-z0-9_-]{1,80}$`)
+	httpURLRE           = regexp.MustCompile(`^https?://[^/\s]+/?$`)
+	dynamoTableRE       = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
+	storageAccountRE    = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	azureQueueRE        = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9]){2,62}$`)
+	azureTableRE        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
+	registryRE          = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 )
 
 // ConfigError is one invalid stack config value. Its message is one line naming
@@ -329,11 +371,14 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 
 	cloud, _ := r.str("edw:cloud", "")
 	switch Cloud(cloud) {
-	case AWS, Azure:
+	case AWS, Azure, Kubernetes:
 		c.Cloud = Cloud(cloud)
 	default:
-		r.fail("edw:cloud", cloud, "want aws or azure")
+		r.fail("edw:cloud", cloud, "want aws, azure or kubernetes")
 		return nil, errors.Join(r.errs...)
+	}
+	for _, key := range existingKeys() {
+		r.onlyOn(key, c.Cloud, Kubernetes)
 	}
 
 	switch c.Cloud {
@@ -343,6 +388,8 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 			r.fail("aws:region", region, "want an AWS region such as us-west-2")
 		}
 		c.Region = region
+	case Kubernetes:
+		c.Existing = r.existing()
 	case Azure:
 		loc, _ := r.str("azure-native:location", "")
 		if !azureLocationRE.MatchString(loc) {
@@ -406,6 +453,10 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	p.MessageCount = r.intIn("edw:producerMessageCount", DefaultProducerMessageCount, 1, 10_000_000)
 	p.Rate = r.intIn("edw:producerRate", DefaultProducerRate, 0, 100_000)
 
+	if e := c.Existing; e != nil && p.Enabled && e.CredentialsSecret == "" && e.ProducerIdentity == "" {
+		r.fail("edw:producerIdentity", "", "required with edw:producer true and pod identity")
+	}
+
 	digest := "want a full image reference by digest, REGISTRY/REPOSITORY@sha256:<64 hex digits>"
 	c.Images.Producer = r.matching("edw:producerImage", "", imageByDigestRE, digest)
 	c.Images.Consumer = r.matching("edw:consumerImage", "", imageByDigestRE, digest)
@@ -415,6 +466,10 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 			key, val = "edw:producerImage", c.Images.Producer
 		}
 		r.fail(key, val, "set both edw:producerImage and edw:consumerImage, or neither to build them")
+	}
+
+	if e := c.Existing; e != nil && !c.Images.Prebuilt() && e.Registry == "" {
+		r.fail("edw:registry", "", "required when edw:producerImage and edw:consumerImage are not set: ko pushes the images there")
 	}
 
 	semver := "want an exact chart version MAJOR.MINOR.PATCH"
@@ -450,9 +505,12 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 			"want 1-90 letters, digits, and -_.() not ending in a period")
 	}
 
-	if c.Cloud == AWS {
+	switch c.Cloud {
+	case AWS:
 		c.ClusterReaders = r.idList("edw:clusterReaders", iamRoleARNRE, "IAM role ARNs such as arn:aws:iam::123456789012:role/edw-preview")
-	} else {
+	case Kubernetes:
+		c.ClusterReaders = r.idList("edw:clusterReaders", k8sNameRE, "Kubernetes group names as the cluster's authenticator reports them")
+	default:
 		c.ClusterReaders = r.idList("edw:clusterReaders", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
 	}
 	r.onlyOn("edw:clusterAdmins", c.Cloud, Azure)

@@ -190,9 +190,9 @@ func TestConfigErrors(t *testing.T) {
 		want  string
 	}{
 		{"unknown cloud", "x", map[string]string{"edw:cloud": "gcp"},
-			`invalid stack config edw:cloud = "gcp": want aws or azure`},
+			`invalid stack config edw:cloud = "gcp": want aws, azure or kubernetes`},
 		{"missing cloud", "x", map[string]string{},
-			`invalid stack config edw:cloud = "": want aws or azure`},
+			`invalid stack config edw:cloud = "": want aws, azure or kubernetes`},
 		{"missing aws region", "x", map[string]string{"edw:cloud": "aws"},
 			`invalid stack config aws:region = "": want an AWS region such as us-west-2`},
 		{"bad azure location", "x", map[string]string{"edw:cloud": "azure", "azure-native:location": "West US 3"},

@@ -26,6 +26,8 @@ func program(observe func(pulumi.Map)) pulumi.RunFunc {
 			outputs, err = deployAWS(ctx, cfg)
 		case Azure:
 			outputs, err = deployAzure(ctx, cfg)
+		case Kubernetes:
+			outputs, err = deployKubernetes(ctx, cfg)
 		default:
 			err = fmt.Errorf("edw:cloud %q has no deployment", cfg.Cloud)
 		}

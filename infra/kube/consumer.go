@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -25,9 +26,9 @@ type ConsumerArgs struct {
 	Namespace pulumi.StringInput
 	Target    Target
 	Settings  ConsumerSettings
-	// Keda is the release that reconciles ScaledObjects; the custom resources
-	// depend on it so destroy removes them before KEDA.
-	Keda pulumi.Resource
+	// Keda is the release that reconciles ScaledObjects, when edw installs it;
+	// the custom resources depend on it so destroy removes them before KEDA.
+	Keda []pulumi.Resource
 }
 
 // NewConsumer creates the consumer's ServiceAccount, Deployment, TriggerAuthentication
@@ -99,7 +100,8 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 								pulumi.String(fmt.Sprintf("--drain-timeout=%ds", grace-10)),
 								pulumi.String(fmt.Sprintf("--metrics-addr=:%d", metricsPort)),
 							},
-							Env: envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							Env:     envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							EnvFrom: secretEnv(t.CredentialsSecret),
 							Ports: corev1.ContainerPortArray{
 								&corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(metricsPort)},
 							},
@@ -128,8 +130,8 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 			Name:      pulumi.String(sa.Name),
 			Namespace: args.Namespace,
 		},
-		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{"podIdentity": podIdentity(t.Trigger)}},
-	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{args.Keda}))
+		OtherFields: kubernetes.UntypedArgs{"spec": authSpec(t)},
+	}, pulumi.Parent(c), pulumi.DependsOn(args.Keda))
 	if err != nil {
 		return nil, fmt.Errorf("consumer trigger authentication %s: %w", name, err)
 	}
@@ -163,7 +165,7 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 				"authenticationRef": pulumi.Map{"name": auth.Metadata.Name().Elem()},
 			}},
 		}},
-	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{args.Keda}))
+	}, pulumi.Parent(c), pulumi.DependsOn(args.Keda))
 	if err != nil {
 		return nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
 	}
@@ -174,6 +176,26 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"deployment": c.Deployment, "serviceAccount": c.ServiceAccount, "scaledObject": c.ScaledObject,
 	})
+}
+
+// authSpec is how KEDA authenticates to the queue: the target's credentials
+// Secret when it has one, else pod identity.
+func authSpec(t Target) pulumi.Map {
+	if t.CredentialsSecret != "" {
+		keys := make([]string, 0, len(t.Trigger.SecretParams))
+		for param := range t.Trigger.SecretParams {
+			keys = append(keys, param)
+		}
+		sort.Strings(keys)
+		refs := pulumi.Array{}
+		for _, param := range keys {
+			refs = append(refs, pulumi.Map{
+				"parameter": pulumi.String(param), "name": pulumi.String(t.CredentialsSecret), "key": pulumi.String(t.Trigger.SecretParams[param]),
+			})
+		}
+		return pulumi.Map{"secretTargetRef": refs}
+	}
+	return pulumi.Map{"podIdentity": podIdentity(t.Trigger)}
 }
 
 func podIdentity(t Trigger) pulumi.Map {

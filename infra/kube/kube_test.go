@@ -111,6 +111,7 @@ func deploy(shapeOf shape, producer bool) pulumi.RunFunc {
 		}
 		_, err = kube.NewWorkload(ctx, "workload", kube.WorkloadArgs{
 			Target:           shapeOf(provider, ng),
+			InstallKeda:      true,
 			KedaChartVersion: "2.21.0",
 			Consumer:         settings(),
 			Producer:         kube.ProducerSettings{Enabled: producer, MessageCount: 500, Rate: 25},

@@ -55,6 +55,16 @@ func envVars(env map[string]pulumi.StringInput, extra map[string]string) corev1.
 	return out
 }
 
+// secretEnv loads every key of the credentials Secret as environment.
+func secretEnv(secret string) corev1.EnvFromSourceArray {
+	if secret == "" {
+		return nil
+	}
+	return corev1.EnvFromSourceArray{&corev1.EnvFromSourceArgs{
+		SecretRef: &corev1.SecretEnvSourceArgs{Name: pulumi.String(secret)},
+	}}
+}
+
 func tolerations(ts []Toleration) corev1.TolerationArray {
 	out := corev1.TolerationArray{}
 	for _, t := range ts {

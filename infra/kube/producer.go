@@ -60,7 +60,8 @@ func NewProducer(ctx *pulumi.Context, name string, args ProducerArgs, opts ...pu
 								pulumi.String("--count=" + strconv.Itoa(s.MessageCount)),
 								pulumi.String("--rate=" + strconv.Itoa(s.Rate)),
 							},
-							Env: envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							Env:     envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							EnvFrom: secretEnv(t.CredentialsSecret),
 							Resources: &corev1.ResourceRequirementsArgs{
 								Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},
 								Limits:   pulumi.StringMap{"memory": pulumi.String("128Mi")},

@@ -50,6 +50,11 @@ type Target struct {
 	// Workload lets the consumer and producer onto the nodes the provisioner buys,
 	// spot ones included (AKS taints spot nodes; Karpenter does not).
 	Workload Placement
+	// CredentialsSecret, when set, names an existing Secret in the workload
+	// namespace that holds the queue's and table's credentials: the pods load it
+	// as environment and KEDA reads it through Trigger.SecretParams. Empty means
+	// pod identity.
+	CredentialsSecret string
 	// Readers may read what the stack manages in the cluster (CI previews).
 	Readers Readers
 	// Ready are the resources the cluster must have before anything is installed
@@ -69,6 +74,10 @@ type Trigger struct {
 	PodIdentity string
 	// IdentityID is the Workload ID client id KEDA uses for this trigger (azure only).
 	IdentityID pulumi.StringInput
+	// SecretParams map the scaler's authentication parameters to keys of
+	// Target.CredentialsSecret (awsAccessKeyID → AWS_ACCESS_KEY_ID); used
+	// instead of PodIdentity when the target has a credentials Secret.
+	SecretParams map[string]string
 }
 
 // Identity is how one service account gets cloud credentials.

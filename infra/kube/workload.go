@@ -38,10 +38,16 @@ type ProducerSettings struct {
 
 // WorkloadArgs is everything the Kubernetes layer installs.
 type WorkloadArgs struct {
-	Target           Target
+	Target Target
+	// InstallKeda installs KEDA with Helm at KedaChartVersion; clusters that
+	// already run KEDA (and the lab) leave it false.
+	InstallKeda      bool
 	KedaChartVersion string
-	Consumer         ConsumerSettings
-	Producer         ProducerSettings
+	// ExistingNamespace uses the namespace edw as it is instead of creating
+	// it (it holds the credentials Secret before edw runs).
+	ExistingNamespace bool
+	Consumer          ConsumerSettings
+	Producer          ProducerSettings
 }
 
 // Workload is KEDA, the consumer and, when enabled, the producer Job.
@@ -63,35 +69,42 @@ func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pu
 	t := args.Target
 	child := []pulumi.ResourceOption{pulumi.Parent(w), pulumi.Provider(t.Provider)}
 
-	keda, err := NewKeda(ctx, name+"-keda", KedaArgs{
-		ChartVersion: args.KedaChartVersion,
-		Identity:     t.Keda,
-		System:       t.System,
-		Ready:        t.Ready,
-	}, child...)
-	if err != nil {
-		return nil, err
+	var kedaRelease []pulumi.Resource
+	if args.InstallKeda {
+		keda, err := NewKeda(ctx, name+"-keda", KedaArgs{
+			ChartVersion: args.KedaChartVersion,
+			Identity:     t.Keda,
+			System:       t.System,
+			Ready:        t.Ready,
+		}, child...)
+		if err != nil {
+			return nil, err
+		}
+		kedaRelease = []pulumi.Resource{keda.Release}
 	}
 
-	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(ConsumerServiceAccount.Namespace),
-			Labels: pulumi.StringMap{
-				"app.kubernetes.io/part-of":          pulumi.String("edw"),
-				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
+	namespace := pulumi.String(ConsumerServiceAccount.Namespace).ToStringOutput()
+	if !args.ExistingNamespace {
+		ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Name: pulumi.String(ConsumerServiceAccount.Namespace),
+				Labels: pulumi.StringMap{
+					"app.kubernetes.io/part-of":          pulumi.String("edw"),
+					"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
+				},
 			},
-		},
-	}, append(child, pulumi.DependsOn(t.Ready))...)
-	if err != nil {
-		return nil, fmt.Errorf("workload namespace %s: %w", name, err)
+		}, append(child, pulumi.DependsOn(t.Ready))...)
+		if err != nil {
+			return nil, fmt.Errorf("workload namespace %s: %w", name, err)
+		}
+		namespace = ns.Metadata.Name().Elem()
 	}
-	namespace := ns.Metadata.Name().Elem()
 
 	if _, err := NewConsumer(ctx, name+"-consumer", ConsumerArgs{
 		Namespace: namespace,
 		Target:    t,
 		Settings:  args.Consumer,
-		Keda:      keda.Release,
+		Keda:      kedaRelease,
 	}, child...); err != nil {
 		return nil, err
 	}
@@ -106,9 +119,12 @@ func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pu
 	}
 	if !t.Readers.Empty() {
 		// The release namespaces exist once KEDA's release does.
-		namespaces := append([]string{KedaServiceAccount.Namespace}, t.Readers.ReleaseNamespaces...)
+		namespaces := t.Readers.ReleaseNamespaces
+		if args.InstallKeda {
+			namespaces = append([]string{KedaServiceAccount.Namespace}, namespaces...)
+		}
 		if _, err := newReaderAccess(ctx, name+"-readers", t.Readers, namespaces,
-			append(child, pulumi.DependsOn([]pulumi.Resource{keda.Release}))...); err != nil {
+			append(child, pulumi.DependsOn(kedaRelease))...); err != nil {
 			return nil, err
 		}
 	}
@@ -123,8 +139,12 @@ func (t Target) validate() error {
 		return errors.New("target has no Kubernetes provider")
 	case t.Cloud != "aws" && t.Cloud != "azure":
 		return fmt.Errorf("target cloud %q: want aws or azure", t.Cloud)
-	case t.Trigger.Type == "" || t.Trigger.PodIdentity == "":
-		return errors.New("target trigger needs a type and a pod identity provider")
+	case t.Trigger.Type == "":
+		return errors.New("target trigger needs a type")
+	case t.CredentialsSecret == "" && t.Trigger.PodIdentity == "":
+		return errors.New("target trigger needs a pod identity provider, or the target a credentials Secret")
+	case t.CredentialsSecret != "" && len(t.Trigger.SecretParams) == 0:
+		return errors.New("target credentials Secret needs the trigger's secret parameters")
 	case t.Images.Consumer == nil || t.Images.Producer == nil:
 		return errors.New("target needs consumer and producer images")
 	}

@@ -1,0 +1,143 @@
+package stacks
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/internal/pulumitest"
+)
+
+const sqsURL = "http://127.0.0.1:4566/000000000000/work"
+
+func runKubernetes(t *testing.T, extra map[string]string) *pulumitest.Graph {
+	t.Helper()
+	cfg := map[string]string{}
+	for k, v := range prebuilt {
+		cfg[k] = v
+	}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	g, _ := runStack(t, "kubernetes", cfg)
+	return g
+}
+
+var awsWithSecret = map[string]string{
+	"edw:queueBackend": "aws", "edw:queueUrl": sqsURL, "edw:dlqUrl": sqsURL + "-dlq", "edw:tableName": "results",
+	"edw:awsRegion": "us-east-1", "edw:awsEndpoint": "http://127.0.0.1:4566",
+	"edw:credentialsSecret": "edw-credentials", "edw:createNamespace": "false", "edw:installKeda": "false",
+}
+
+func TestKubernetesStackCreatesNoCloudResources(t *testing.T) {
+	g := runKubernetes(t, with(awsWithSecret, "edw:producer", "true"))
+	for _, r := range g.Resources {
+		assert.False(t, strings.HasPrefix(r.Type, "aws:") || strings.HasPrefix(r.Type, "azure-native:") || strings.HasPrefix(r.Type, "eks:"),
+			"%s is a cloud resource", r)
+	}
+	assert.Empty(t, g.ByType("kubernetes:helm.sh/v3:Release"), "the cluster already runs KEDA")
+	assert.Empty(t, g.ByType("kubernetes:core/v1:Namespace"), "the namespace exists with the Secret in it")
+	provider := g.OnlyOfType(t, "pulumi:providers:kubernetes")
+	for _, r := range g.Resources {
+		if strings.HasPrefix(r.Type, "kubernetes:") && r.Custom {
+			assert.Equal(t, provider.URN+"::"+provider.ID, r.Provider, "%s uses the stack's provider", r)
+		}
+	}
+}
+
+func TestKubernetesStackReadsCredentialsOnlyFromTheSecret(t *testing.T) {
+	g := runKubernetes(t, with(awsWithSecret, "edw:producer", "true"))
+	auth := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+	refs, _ := auth.Plain("spec.secretTargetRef")
+	assert.ElementsMatch(t, []any{
+		map[string]any{"parameter": "awsAccessKeyID", "name": "edw-credentials", "key": "AWS_ACCESS_KEY_ID"},
+		map[string]any{"parameter": "awsSecretAccessKey", "name": "edw-credentials", "key": "AWS_SECRET_ACCESS_KEY"},
+	}, refs)
+	_, pod := auth.Input("spec.podIdentity")
+	assert.False(t, pod)
+	so := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+	assert.Equal(t, sqsURL, so.Str(t, "spec.triggers.0.metadata.queueURL"), "the trigger names the configured queue")
+	assert.Equal(t, "http://127.0.0.1:4566", so.Str(t, "spec.triggers.0.metadata.awsEndpoint"))
+	for _, w := range []struct{ typ, path string }{
+		{"kubernetes:apps/v1:Deployment", "spec.template.spec.containers.0"},
+		{"kubernetes:batch/v1:Job", "spec.template.spec.containers.0"},
+	} {
+		r := g.OnlyOfType(t, w.typ)
+		from, _ := r.Plain(w.path + ".envFrom")
+		assert.Equal(t, []any{map[string]any{"secretRef": map[string]any{"name": "edw-credentials"}}}, from, w.typ)
+		env, _ := r.Plain(w.path + ".env")
+		got := map[string]any{}
+		for _, e := range env.([]any) {
+			got[e.(map[string]any)["name"].(string)] = e.(map[string]any)["value"]
+		}
+		assert.Equal(t, sqsURL, got["EDW_QUEUE_URL"], w.typ)
+		assert.Equal(t, "http://127.0.0.1:4566", got["AWS_ENDPOINT_URL"], w.typ)
+		for name := range got {
+			assert.NotContains(t, name, "SECRET", "%s: no credential is a plain env value", w.typ)
+		}
+	}
+}
+
+func TestKubernetesStackWithPodIdentityOnAzure(t *testing.T) {
+	client := func(n string) string { return "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4" + n }
+	g := runKubernetes(t, map[string]string{
+		"edw:queueBackend": "azure", "edw:storageAccount": "edwstore", "edw:queueName": "work", "edw:tableName": "results",
+		"edw:consumerIdentity": client("1"), "edw:producerIdentity": client("2"), "edw:kedaIdentity": client("3"), "edw:producer": "true",
+	})
+	sas := map[string]string{}
+	for _, sa := range g.ByType("kubernetes:core/v1:ServiceAccount") {
+		sas[sa.Str(t, "metadata.name")] = sa.Str(t, `metadata.annotations.azure\.workload\.identity/client-id`)
+	}
+	assert.Equal(t, map[string]string{"edw-consumer": client("1"), "edw-producer": client("2")}, sas)
+	keda := releaseOfChart(t, g, "keda")
+	assert.Equal(t, client("3"), keda.Str(t, `values.serviceAccount.operator.annotations.azure\.workload\.identity/client-id`))
+	auth := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+	assert.Equal(t, "azure-workload", auth.Str(t, "spec.podIdentity.provider"))
+	assert.Equal(t, client("3"), auth.Str(t, "spec.podIdentity.identityId"))
+	so := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+	assert.Equal(t, "work", so.Str(t, "spec.triggers.0.metadata.queueName"))
+	assert.Equal(t, "edwstore", so.Str(t, "spec.triggers.0.metadata.accountName"))
+	require.Len(t, g.ByType("kubernetes:core/v1:Namespace"), 1)
+}
+
+func TestKubernetesStackConfigErrors(t *testing.T) {
+	base := map[string]string{"edw:cloud": "kubernetes", "edw:producerImage": prebuilt["edw:producerImage"], "edw:consumerImage": prebuilt["edw:consumerImage"]}
+	aws := with(base, "edw:queueBackend", "aws", "edw:queueUrl", sqsURL, "edw:dlqUrl", sqsURL+"-dlq", "edw:tableName", "results", "edw:awsRegion", "us-east-1")
+	cases := []struct {
+		name string
+		cfg  map[string]string
+		want string
+	}{
+		{"no backend", base, `invalid stack config edw:queueBackend = "": want aws (SQS and DynamoDB) or azure (Storage queues and tables)`},
+		{"no credentials", aws, `invalid stack config edw:consumerIdentity = "": set edw:consumerIdentity (pod identity) or edw:credentialsSecret (an existing Secret)`},
+		{"both credentials", with(aws, "edw:credentialsSecret", "creds", "edw:createNamespace", "false", "edw:consumerIdentity", "arn:aws:iam::123456789012:role/c"),
+			`invalid stack config edw:credentialsSecret = "creds": use either pod identity (edw:*Identity) or a Secret, not both`},
+		{"secret in a namespace edw would create", with(aws, "edw:credentialsSecret", "creds"),
+			`invalid stack config edw:createNamespace = "true": must be false with edw:credentialsSecret: create namespace edw with the Secret in it first`},
+		{"bad queue url", with(aws, "edw:queueUrl", "work", "edw:credentialsSecret", "creds", "edw:createNamespace", "false"),
+			`invalid stack config edw:queueUrl = "work": want an SQS queue URL such as https://sqs.us-west-2.amazonaws.com/123456789012/edw`},
+		{"azure key on aws", with(aws, "edw:queueName", "work", "edw:credentialsSecret", "creds", "edw:createNamespace", "false"),
+			`invalid stack config edw:queueName = "work": not used when edw:queueBackend is aws`},
+		{"azure pod identity without account", with(base, "edw:queueBackend", "azure", "edw:queueName", "work", "edw:tableName", "results",
+			"edw:consumerIdentity", "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"),
+			`invalid stack config edw:storageAccount = "": required with pod identity (a connection string comes only from edw:credentialsSecret)`},
+		{"producer without identity", with(aws, "edw:consumerIdentity", "arn:aws:iam::123456789012:role/c", "edw:producer", "true"),
+			`invalid stack config edw:producerIdentity = "": required with edw:producer true and pod identity`},
+		{"no images and no registry", with(aws, "edw:producerImage", "", "edw:consumerImage", "", "edw:credentialsSecret", "creds", "edw:createNamespace", "false"),
+			`invalid stack config edw:registry = "": required when edw:producerImage and edw:consumerImage are not set: ko pushes the images there`},
+		{"existing-cluster key on aws", map[string]string{"edw:cloud": "aws", "aws:region": "us-west-2", "edw:queueUrl": sqsURL},
+			`invalid stack config edw:queueUrl = "` + sqsURL + `": only allowed when edw:cloud is kubernetes`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parse("k", c.cfg)
+			require.Error(t, err)
+			assert.Equal(t, c.want, err.Error())
+		})
+	}
+	g, err := pulumitest.RunErr(Run, pulumitest.Stack("k"), pulumitest.Config(with(aws, "edw:queueUrl", "work")))
+	require.Error(t, err)
+	assert.Empty(t, g.Resources, "a bad key registers nothing")
+}

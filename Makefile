@@ -3,9 +3,13 @@ GO ?= go
 ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.8
 SHELL := /bin/bash
 
-.PHONY: test lint test-infra test-workload bench demo mutation
+.PHONY: test lint test-infra test-workload test-cluster bench demo mutation
+
+# test-infra keeps the objects it renders here for the cluster lab.
+RENDER_DIR := $(CURDIR)/.build/render
 
 test: lint test-infra test-workload
+	EDW_RENDER_DIR=$(RENDER_DIR) bash scripts/test-cluster.sh
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
@@ -13,19 +17,26 @@ lint:
 	$(GO) vet ./...
 	cd tools/kubevalidate && $(GO) vet ./...
 	cd workload && $(GO) vet ./...
+	cd lab && $(GO) vet ./...
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 
 # The infra tests render every Kubernetes object they record; tools/kubevalidate
 # then decodes each one strictly into the Kubernetes, KEDA and Karpenter Go types.
 test-infra:
-	set -euo pipefail; render=$$(mktemp -d); trap 'rm -rf "$$render"' EXIT; \
-	EDW_RENDER_DIR=$$render $(GO) test ./...; \
+	set -euo pipefail; render=$(RENDER_DIR); rm -rf "$$render"; mkdir -p "$$render"; \
+	EDW_RENDER_DIR=$$render $(GO) test -count=1 ./...; \
 	cd tools/kubevalidate && EDW_RENDER_DIR=$$render $(GO) test -count=1 ./...
 
 # Starts moto, fauxqs, dynalite and Azurite on random loopback ports, runs the
 # workload module's unit and integration tests against them, stops them.
 test-workload:
 	bash scripts/test-workload.sh
+
+# The cluster lab: a real kube-apiserver, kube-controller-manager, KEDA operator and
+# metrics adapter (built once, cached) take every rendered object and scale real
+# consumer processes on the emulators. Renders the objects itself; prints timelines.
+test-cluster:
+	bash scripts/test-cluster.sh
 
 # Consumer and producer throughput beside the emulators' own ceiling, as a ratio.
 bench:

@@ -18,10 +18,12 @@ type Env struct {
 	Consumer, Producer                 string
 	// KedaCRDs and KarpenterCRDs are the CRD directories of the pinned modules.
 	KedaCRDs, KarpenterCRDs string
-	// RenderDir holds the infra tests' rendered objects; LabRenderDir the ones
-	// rendered with the lab's short timings.
-	RenderDir, LabRenderDir                                string
+	// RenderDir holds the infra tests' rendered objects.
+	RenderDir                                              string
 	SQSEndpoint, DynamoDBEndpoint, AzuriteConnectionString string
+	// SQSEndpoint2 and DynamoDBEndpoint2 are a second pair, so two AWS workloads
+	// with the same queue names can run at once.
+	SQSEndpoint2, DynamoDBEndpoint2 string
 	// NetNS names the network namespace the metrics adapter runs in.
 	NetNS string
 	// Report, when set, is where the scaling tests write their observations.
@@ -46,10 +48,11 @@ func LoadEnv() (env Env, missing []string) {
 	env.KedaAdapter = os.Getenv("EDW_LAB_KEDA_ADAPTER")
 	env.Consumer = os.Getenv("EDW_LAB_CONSUMER")
 	env.Producer = os.Getenv("EDW_LAB_PRODUCER")
-	env.LabRenderDir = os.Getenv("EDW_LAB_RENDER_DIR")
 	env.SQSEndpoint = os.Getenv("EDW_TEST_SQS_ENDPOINT")
 	env.DynamoDBEndpoint = os.Getenv("EDW_TEST_DYNAMODB_ENDPOINT")
 	env.AzuriteConnectionString = os.Getenv("EDW_TEST_AZURITE_CONNECTION_STRING")
+	env.SQSEndpoint2 = os.Getenv("EDW_LAB_SQS_ENDPOINT_2")
+	env.DynamoDBEndpoint2 = os.Getenv("EDW_LAB_DYNAMODB_ENDPOINT_2")
 	env.Report = os.Getenv("EDW_LAB_REPORT")
 	env.NetNS = os.Getenv("EDW_LAB_NETNS")
 	return env, missing

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,12 +55,16 @@ type scalingRule struct {
 	Polling, Cooldown            time.Duration
 }
 
+// placement lets workloads rendered into the same namespace, with the same queue
+// names, share the lab at once: another namespace for the namespaced objects,
+// another pair of SQS and DynamoDB emulators. Nothing in the specs changes.
+type placement struct {
+	namespace, sqs, dynamodb string
+}
+
 // newWorkload reads the rendered configuration and creates its queue and table
 // on the emulators under the rendered names.
-//
-// namespace, when set, moves the namespaced objects there, so that two clouds'
-// workloads (rendered into the same namespace) can share the lab at once.
-func newWorkload(ctx context.Context, t *testing.T, l *labState, render, namespace string) *workload {
+func newWorkload(ctx context.Context, t *testing.T, l *labState, render string, at placement) *workload {
 	t.Helper()
 	files, err := Rendered(l.env.RenderDir)
 	if err != nil {
@@ -88,7 +93,7 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render, namespa
 		t.Fatalf("%s renders no Deployment %s/%s for the ScaledObject", render, w.namespace, target)
 	}
 	w.deployment = w.deployment.DeepCopy()
-	if namespace != "" && namespace != w.namespace {
+	if namespace := at.namespace; namespace != "" && namespace != w.namespace {
 		w.namespace = namespace
 		for i, o := range w.others {
 			o = o.DeepCopy()
@@ -116,14 +121,15 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render, namespa
 	switch trigger["type"] {
 	case "aws-sqs-queue":
 		w.cloud = "aws"
-		if l.env.SQSEndpoint == "" || l.env.DynamoDBEndpoint == "" {
+		sqsEndpoint, ddbEndpoint := cmp.Or(at.sqs, l.env.SQSEndpoint), cmp.Or(at.dynamodb, l.env.DynamoDBEndpoint)
+		if sqsEndpoint == "" || ddbEndpoint == "" {
 			t.Skip("fauxqs and dynalite are not running (EDW_TEST_SQS_ENDPOINT, EDW_TEST_DYNAMODB_ENDPOINT)")
 		}
 		queueURL, _ := meta["queueURL"].(string)
 		if queueURL != renderedEnv["EDW_QUEUE_URL"] {
 			t.Fatalf("trigger queueURL %q is not the consumer's EDW_QUEUE_URL %q", queueURL, renderedEnv["EDW_QUEUE_URL"])
 		}
-		a, err := queues.NewAWS(ctx, renderedEnv["AWS_REGION"], l.env.SQSEndpoint, l.env.DynamoDBEndpoint,
+		a, err := queues.NewAWS(ctx, renderedEnv["AWS_REGION"], sqsEndpoint, ddbEndpoint,
 			lastSegment(t, queueURL), lastSegment(t, renderedEnv["EDW_DLQ_URL"]), renderedEnv["EDW_TABLE_NAME"],
 			durationArg(t, args, "visibility-timeout"), intArg(t, args, "max-receive-count"))
 		if err != nil {
@@ -131,7 +137,7 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render, namespa
 		}
 		w.backend = a
 		// The scaler's endpoint setting, and the emulator's URL for the same queue name.
-		meta["queueURL"], meta["awsEndpoint"] = a.QueueURL, l.env.SQSEndpoint
+		meta["queueURL"], meta["awsEndpoint"] = a.QueueURL, sqsEndpoint
 		w.secret.StringData = map[string]string{"id": queues.AWSKeys, "secret": queues.AWSKeys}
 		w.auth.Object["spec"] = map[string]any{"secretTargetRef": []any{
 			map[string]any{"parameter": "awsAccessKeyID", "name": credentialsSecret, "key": "id"},
@@ -141,7 +147,7 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render, namespa
 			r["EDW_QUEUE_URL"], r["EDW_DLQ_URL"] = a.QueueURL, a.DLQURL
 			// IRSA's stand-in: static emulator keys and endpoints.
 			r["AWS_ACCESS_KEY_ID"], r["AWS_SECRET_ACCESS_KEY"] = queues.AWSKeys, queues.AWSKeys
-			r["AWS_ENDPOINT_URL_SQS"], r["AWS_ENDPOINT_URL_DYNAMODB"] = l.env.SQSEndpoint, l.env.DynamoDBEndpoint
+			r["AWS_ENDPOINT_URL_SQS"], r["AWS_ENDPOINT_URL_DYNAMODB"] = sqsEndpoint, ddbEndpoint
 			return r
 		}
 	case "azure-queue":

@@ -30,7 +30,7 @@ type run struct {
 	kubeDone chan struct{}
 }
 
-func startRun(ctx context.Context, t *testing.T, render, namespace string, opts ...func(*run)) *run {
+func startRun(ctx context.Context, t *testing.T, render string, at placement, opts ...func(*run)) *run {
 	t.Helper()
 	l := lab(t)
 	if l.env.Consumer == "" || l.env.Producer == "" {
@@ -46,7 +46,7 @@ func startRun(ctx context.Context, t *testing.T, render, namespace string, opts 
 		o(r)
 	}
 	r.op = op
-	r.w = newWorkload(ctx, t, l, render, namespace)
+	r.w = newWorkload(ctx, t, l, render, at)
 	dir := t.TempDir()
 	r.w.deploy(ctx, t, l, cs)
 	r.hpa = "keda-hpa-" + r.w.scaled.GetName()
@@ -108,23 +108,27 @@ func (r *run) until(ctx context.Context, t *testing.T, limit time.Duration, what
 // real consumer processes drain the queue into the table, and KEDA scales back to
 // zero after the cooldown. Both clouds.
 func TestKEDAScalesTheConsumer(t *testing.T) {
-	// Both clouds at once, to wait out the cooldown once: Azure's workload moves
-	// to its own namespace (the renders share one), nothing else changes.
-	for _, tc := range []struct{ cloud, render, namespace string }{
-		{"aws", "aws", ""}, {"azure", "azure-auto", "edw-azure"},
+	// Both clouds at once (and beside TestKEDAAndHPAScaleZeroToN), to wait out
+	// the cooldown once: Azure's workload moves to its own namespace.
+	t.Parallel()
+	for _, tc := range []struct {
+		cloud, render string
+		at            placement
+	}{
+		{"aws", "aws", placement{}}, {"azure", "azure-auto", placement{namespace: "edw-azure"}},
 	} {
 		t.Run(tc.cloud, func(t *testing.T) {
 			t.Parallel()
-			scaleFromZero(t, tc.render, tc.namespace, 300)
+			scaleFromZero(t, tc.render, tc.at, 300)
 		})
 	}
 }
 
 // scaleFromZero runs N messages through the workload and checks the whole cycle.
-func scaleFromZero(t *testing.T, render, namespace string, n int) {
+func scaleFromZero(t *testing.T, render string, at placement, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r := startRun(ctx, t, render, namespace)
+	r := startRun(ctx, t, render, at)
 	rule := r.w.rule
 	t.Logf("%s: ScaledObject as rendered: min %d max %d queueLength %d activation %d polling %s cooldown %s",
 		render, rule.Min, rule.Max, rule.Target, rule.Activation, rule.Polling, rule.Cooldown)

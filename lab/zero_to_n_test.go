@@ -36,13 +36,20 @@ type report struct {
 // ceil(backlog / queueLength) within min..max, as Kubernetes computes it; then
 // the pods run, drain the queue, and KEDA scales to zero after the cooldown.
 func TestKEDAAndHPAScaleZeroToN(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
 	l := lab(t)
 	if l.env.KedaAdapter == "" || l.env.ControllerManager == "" || l.env.NetNS == "" {
 		t.Skip("needs EDW_LAB_KEDA_ADAPTER, EDW_LAB_KUBE_CONTROLLER_MANAGER and EDW_LAB_NETNS")
 	}
-	r := startRun(ctx, t, "aws", "", func(r *run) { r.paused.Store(true) })
+	// Beside TestKEDAScalesTheConsumer when the test command started a second
+	// pair of SQS and DynamoDB emulators: the same queue names, another namespace.
+	at := placement{}
+	if l.env.SQSEndpoint2 != "" && l.env.DynamoDBEndpoint2 != "" {
+		at = placement{namespace: "edw-hpa", sqs: l.env.SQSEndpoint2, dynamodb: l.env.DynamoDBEndpoint2}
+		t.Parallel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	r := startRun(ctx, t, "aws", at, func(r *run) { r.paused.Store(true) })
 	if l.adapter == nil {
 		t.Fatal("the metrics adapter is not running")
 	}

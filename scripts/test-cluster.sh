@@ -98,8 +98,12 @@ export EDW_LAB_CONSUMER="$work/consumer" EDW_LAB_PRODUCER="$work/producer"
 (cd "$root/workload" && "$GO" build -o "$work/" ./cmd/consumer ./cmd/producer)
 
 emu_install
+# A second SQS + DynamoDB pair lets the 0→N test run beside the two-cloud test
+# with the same queue names.
+emu_start fauxqs; emu_start dynalite
+export EDW_LAB_SQS_ENDPOINT_2="$EDW_TEST_SQS_ENDPOINT" EDW_LAB_DYNAMODB_ENDPOINT_2="$EDW_TEST_DYNAMODB_ENDPOINT"
 for e in fauxqs dynalite azurite; do emu_start "$e"; done
-log "emulators: sqs=$EDW_TEST_SQS_ENDPOINT dynamodb=$EDW_TEST_DYNAMODB_ENDPOINT azurite=up"
+log "emulators: sqs=$EDW_TEST_SQS_ENDPOINT,$EDW_LAB_SQS_ENDPOINT_2 dynamodb=$EDW_TEST_DYNAMODB_ENDPOINT,$EDW_LAB_DYNAMODB_ENDPOINT_2 azurite=up"
 
 export EDW_LAB_REPORT="$work/report.json"
 cd "$root/lab"

@@ -158,7 +158,7 @@ func TestAWSStackInventory(t *testing.T) {
 		awsEKS: 1, awsNodeGroup: 1, awsOIDC: 1, "aws:kms/key:Key": 1, "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 6,
 		"aws:ec2/natGateway:NatGateway": 1, awsQueue: 3, awsTable: 1, awsRepo: 2, awsRule: 5, awsTarget: 5,
 		"aws:sqs/queuePolicy:QueuePolicy": 1, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": 1,
-		awsRole: 6, awsPolicy: 4, "kubernetes:helm.sh/v3:Release": 2, karpNodePool: 1, karpClass: 1,
+		awsRole: 6, awsPolicy: 4, "kubernetes:helm.sh/v3:Release": 3, karpNodePool: 1, karpClass: 1,
 		"pulumi:providers:aws": 1, "pulumi:providers:kubernetes": 1, "command:local:Command": 0,
 	}
 	for typ, n := range want {

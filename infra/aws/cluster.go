@@ -116,10 +116,13 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		return nil, fmt.Errorf("oidc provider %s: %w", name, err)
 	}
 	ng, err := awseks.NewNodeGroup(ctx, name+"-system", &awseks.NodeGroupArgs{
-		ClusterName:   ready,
-		NodeRoleArn:   systemRole.ARN,
-		SubnetIds:     args.PrivateSubnetIDs,
-		AmiType:       pulumi.String("AL2023_x86_64_STANDARD"),
+		ClusterName: ready,
+		NodeRoleArn: systemRole.ARN,
+		SubnetIds:   args.PrivateSubnetIDs,
+		AmiType:     pulumi.String("AL2023_x86_64_STANDARD"),
+		// Stated, so a edw:kubernetesVersion bump upgrades the nodes too, after
+		// the control plane (the group depends on the cluster).
+		Version:       pulumi.String(args.KubernetesVersion),
 		InstanceTypes: pulumi.StringArray{pulumi.String(args.SystemNodeSize)},
 		ScalingConfig: &awseks.NodeGroupScalingConfigArgs{
 			DesiredSize: pulumi.Int(args.SystemNodeCount), MinSize: pulumi.Int(args.SystemNodeCount), MaxSize: pulumi.Int(args.SystemNodeCount + 1),

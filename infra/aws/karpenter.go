@@ -18,6 +18,11 @@ import (
 // KarpenterChart is where the Karpenter chart is published.
 const KarpenterChart = "oci://public.ecr.aws/karpenter/karpenter"
 
+// KarpenterCRDChart publishes the same version's CRDs on their own: Helm installs
+// a chart's bundled CRDs once and never upgrades them, so a release of this
+// chart is what keeps the CRDs in step with the controller on a version bump.
+const KarpenterCRDChart = "oci://public.ecr.aws/karpenter/karpenter-crd"
+
 // KarpenterNamespace holds the controller and its Helm release.
 const KarpenterNamespace = "kube-system"
 
@@ -128,13 +133,26 @@ func NewKarpenter(ctx *pulumi.Context, name string, args KarpenterArgs, opts ...
 	}
 
 	withK8s := []pulumi.ResourceOption{pulumi.Parent(k), pulumi.Provider(args.Provider)}
+	crds, err := helmv3.NewRelease(ctx, name+"-crd", &helmv3.ReleaseArgs{
+		Name:      pulumi.String("karpenter-crd"),
+		Chart:     pulumi.String(KarpenterCRDChart),
+		Version:   pulumi.String(args.ChartVersion),
+		Namespace: pulumi.String(KarpenterNamespace),
+		Atomic:    pulumi.Bool(true),
+		Timeout:   pulumi.Int(300),
+	}, slices.Concat(withK8s, []pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{args.NodeGroup})})...)
+	if err != nil {
+		return nil, fmt.Errorf("karpenter crd release: %w", err)
+	}
 	release, err := helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
 		Name:      pulumi.String("karpenter"),
 		Chart:     pulumi.String(KarpenterChart),
 		Version:   pulumi.String(args.ChartVersion),
 		Namespace: pulumi.String(KarpenterNamespace),
-		Atomic:    pulumi.Bool(true),
-		Timeout:   pulumi.Int(600),
+		// The CRDs come from the karpenter-crd release, which upgrades them.
+		SkipCrds: pulumi.Bool(true),
+		Atomic:   pulumi.Bool(true),
+		Timeout:  pulumi.Int(600),
 		Values: pulumi.Map{
 			"settings": pulumi.Map{"clusterName": args.ClusterReady, "interruptionQueue": queue.Name},
 			"serviceAccount": pulumi.Map{"annotations": pulumi.StringMap{
@@ -149,7 +167,7 @@ func NewKarpenter(ctx *pulumi.Context, name string, args KarpenterArgs, opts ...
 			// system nodes' taint; stated here so a chart change cannot drop it.
 			"tolerations": pulumi.Array{pulumi.Map{"key": pulumi.String(SystemTaintKey), "operator": pulumi.String("Exists")}},
 		},
-	}, slices.Concat(withK8s, []pulumi.ResourceOption{pulumi.DependsOn(append([]pulumi.Resource{args.NodeGroup}, controller.Grants...))})...)
+	}, slices.Concat(withK8s, []pulumi.ResourceOption{pulumi.DependsOn(append([]pulumi.Resource{args.NodeGroup, crds}, controller.Grants...))})...)
 	if err != nil {
 		return nil, fmt.Errorf("karpenter release: %w", err)
 	}

@@ -91,12 +91,13 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		NetworkProfile: network,
 		AgentPoolProfiles: cs.ManagedClusterAgentPoolProfileArray{
 			&cs.ManagedClusterAgentPoolProfileArgs{
-				Name:   pulumi.String("system"),
-				Mode:   pulumi.String("System"),
-				VmSize: pulumi.String(args.SystemNodeSize),
-				Count:  pulumi.Int(args.SystemNodeCount),
-				OsType: pulumi.String("Linux"),
-				OsSKU:  pulumi.String("AzureLinux"),
+				Name:                pulumi.String("system"),
+				Mode:                pulumi.String("System"),
+				OrchestratorVersion: pulumi.String(args.KubernetesVersion),
+				VmSize:              pulumi.String(args.SystemNodeSize),
+				Count:               pulumi.Int(args.SystemNodeCount),
+				OsType:              pulumi.String("Linux"),
+				OsSKU:               pulumi.String("AzureLinux"),
 				// Only add-ons tolerate this, so the workload lands on provisioned nodes.
 				NodeTaints:        pulumi.StringArray{pulumi.String("CriticalAddonsOnly=true:NoSchedule")},
 				EnableAutoScaling: pulumi.Bool(false),
@@ -154,16 +155,18 @@ func (c *Cluster) addUserPools(ctx *pulumi.Context, name string, args ClusterArg
 				ResourceGroupName: args.ResourceGroupName,
 				ResourceName:      c.Resource.Name,
 				Mode:              pulumi.String("User"),
-				VmSize:            pulumi.String(workloadVMSize[arch]),
-				OsType:            pulumi.String("Linux"),
-				OsSKU:             pulumi.String("AzureLinux"),
-				EnableAutoScaling: pulumi.Bool(true),
-				MinCount:          pulumi.Int(0),
-				MaxCount:          pulumi.Int(maxNodes),
-				Count:             pulumi.Int(0),
-				NodeLabels:        pulumi.StringMap{"edw.dev/capacity": pulumi.String(capacity)},
-				Type:              pulumi.String("VirtualMachineScaleSets"),
-				Tags:              args.Tags,
+				// Upgraded after the control plane: the pool depends on the cluster.
+				OrchestratorVersion: pulumi.String(args.KubernetesVersion),
+				VmSize:              pulumi.String(workloadVMSize[arch]),
+				OsType:              pulumi.String("Linux"),
+				OsSKU:               pulumi.String("AzureLinux"),
+				EnableAutoScaling:   pulumi.Bool(true),
+				MinCount:            pulumi.Int(0),
+				MaxCount:            pulumi.Int(maxNodes),
+				Count:               pulumi.Int(0),
+				NodeLabels:          pulumi.StringMap{"edw.dev/capacity": pulumi.String(capacity)},
+				Type:                pulumi.String("VirtualMachineScaleSets"),
+				Tags:                args.Tags,
 			}
 			if capacity == "spot" {
 				poolName = "spot" + arch[:3]

@@ -5,6 +5,7 @@
 package lab
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,7 +83,9 @@ func (e Env) CRDFiles() ([]string, error) {
 	return files, nil
 }
 
-// Rendered lists the rendered object files, by configuration name.
+// Rendered lists the rendered object files (JSON arrays of objects), by
+// configuration name. Other JSON the infra tests leave there (policy documents
+// for the workload's tests) is not for the lab.
 func Rendered(dir string) (map[string]string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
@@ -93,7 +96,17 @@ func Rendered(dir string) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if b = bytes.TrimSpace(b); len(b) == 0 || b[0] != '[' {
+			continue
+		}
 		out[strings.TrimSuffix(filepath.Base(f), ".json")] = f
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no rendered object lists in %s", dir)
 	}
 	return out, nil
 }

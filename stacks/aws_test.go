@@ -41,6 +41,7 @@ const (
 // including pulumi-eks, which arrives as one remote component.
 func awsFakes(region, clusterName string) []pulumitest.Option {
 	part := partitionOf(region)
+	issuer := strings.Replace(fakeIssuerA, "eu-north-1", region, 1)
 	arn := func(service, kind, name string) string {
 		return "arn:" + part.name + ":" + service + ":" + region + ":" + fakeAccount + ":" + kind + name
 	}
@@ -62,7 +63,7 @@ func awsFakes(region, clusterName string) []pulumitest.Option {
 			}
 			return resource.NewPropertyMapFromMap(map[string]any{
 				"name": a.Args["name"].StringValue(), "id": a.Args["name"].StringValue(),
-				"identities": []any{map[string]any{"oidcs": []any{map[string]any{"issuer": fakeIssuerA}}}},
+				"identities": []any{map[string]any{"oidcs": []any{map[string]any{"issuer": issuer}}}},
 			}), nil
 		}),
 		pulumitest.FakeResource(awsEKS, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -93,7 +94,7 @@ func awsFakes(region, clusterName string) []pulumitest.Option {
 		}),
 		pulumitest.FakeResource(awsOIDC, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
-			out["arn"] = resource.NewStringProperty("arn:" + part.name + ":iam::" + fakeAccount + ":oidc-provider/" + strings.TrimPrefix(fakeIssuerA, "https://"))
+			out["arn"] = resource.NewStringProperty("arn:" + part.name + ":iam::" + fakeAccount + ":oidc-provider/" + strings.TrimPrefix(issuer, "https://"))
 			return a.Name, out, nil
 		}),
 		pulumitest.FakeResource("aws:kms/key:Key", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -423,15 +424,19 @@ func TestAWSDataIsRetainedOnlyWhenAsked(t *testing.T) {
 }
 
 func TestNothingHardCodesAnAccountOrRegion(t *testing.T) {
-	g, _ := runAWS(t, nil)
 	account := regexp.MustCompile(`\b\d{12}\b`)
-	for _, r := range g.Resources {
-		text := flatten1(r)
-		for _, m := range account.FindAllString(text, -1) {
-			assert.Equal(t, fakeAccount, m, "%s: account id not from getCallerIdentity", r)
-		}
-		for _, region := range []string{"us-east-1", "us-west-2", "eu-west-1"} {
-			assert.NotContains(t, text, region, "%s: region not from config", r)
+	// Any AWS region name, in any partition.
+	region := regexp.MustCompile(`\b(us|eu|ap|sa|ca|me|af|il|mx|cn)(-gov|-iso[a-z]?)?-[a-z]+-\d\b`)
+	for _, configured := range []string{"eu-north-1", "ap-southeast-2"} {
+		g, _ := runAWS(t, map[string]string{"aws:region": configured})
+		for _, r := range g.Resources {
+			text := flatten1(r)
+			for _, m := range account.FindAllString(text, -1) {
+				assert.Equal(t, fakeAccount, m, "%s: account id not from getCallerIdentity", r)
+			}
+			for _, m := range region.FindAllString(text, -1) {
+				assert.Equal(t, configured, m, "%s: region not from config", r)
+			}
 		}
 	}
 }
@@ -450,4 +455,41 @@ func TestAWSTargetAndOutputs(t *testing.T) {
 	assert.Equal(t, "edw-results-1a2b", out["tableName"])
 	assert.Contains(t, out["kubeconfig"], `"kind":"Config"`)
 	assert.Contains(t, out["producerCommand"], "EDW_QUEUE_URL="+url+" go run ./cmd/producer")
+}
+
+// TestImagesAreBuiltIntoTheStacksRepositories: without prebuilt images, ko builds
+// both for every configured architecture and pushes them to this stack's ECR
+// repositories, and the workload runs exactly what ko pushed.
+func TestImagesAreBuiltIntoTheStacksRepositories(t *testing.T) {
+	t.Chdir(projectRoot) // Pulumi runs the program from the project root, where workload/ is
+	pushed := map[string]string{}
+	ko := pulumitest.FakeResource("command:local:Command", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+		out := a.Inputs.Copy()
+		repo := a.Inputs["environment"].ObjectValue()["KO_DOCKER_REPO"].StringValue()
+		ref := repo + "@sha256:" + strings.Repeat("e", 64)
+		pushed[repo] = ref
+		out["stdout"] = resource.NewStringProperty("building…\n" + ref + "\n")
+		return a.Name, out, nil
+	})
+	g, _ := runStack(t, "aws", map[string]string{"aws:region": "eu-north-1", "edw:architectures": `["arm64"]`},
+		append(awsFakes("eu-north-1", "edw-aws"), ko)...)
+	cmds := g.ByType("command:local:Command")
+	require.Len(t, cmds, 2)
+	repos := map[string]bool{}
+	for _, r := range g.ByType(awsRepo) {
+		repos[r.State["repositoryUrl"].StringValue()] = true
+	}
+	for _, c := range cmds {
+		assert.Contains(t, c.Str(t, "create"), "--platform=linux/arm64 ")
+		assert.True(t, repos[c.Str(t, "environment.KO_DOCKER_REPO")], "%s pushes to a repository of this stack", c)
+		assert.Equal(t, "eu-north-1", c.Str(t, "environment.AWS_REGION"))
+	}
+	image := func(typ, path string) string { return g.OnlyOfType(t, typ).Str(t, path) }
+	var consumerRepo string
+	for repo := range repos {
+		if strings.HasSuffix(repo, "/consumer") {
+			consumerRepo = repo
+		}
+	}
+	assert.Equal(t, pushed[consumerRepo], image("kubernetes:apps/v1:Deployment", "spec.template.spec.containers.0.image"))
 }

@@ -5,12 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/containerregistry/v2"
+	cs "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20240902preview"
+	"github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
@@ -499,18 +506,42 @@ func TestAzureBuildsImagesIntoTheRegistry(t *testing.T) {
 	assert.Equal(t, "edwacr1a2b.azurecr.io/edw/consumer@sha256:"+strings.Repeat("e", 64), dep.Str(t, "spec.template.spec.containers.0.image"))
 }
 
+// azureArgs maps each azure-native type the stacks use to its SDK Args type, so
+// whether a resource takes tags is read from the SDK, not from the test's output.
+func azureArgs() map[string]reflect.Type {
+	of := func(v any) reflect.Type { return reflect.TypeOf(v) }
+	return map[string]reflect.Type{
+		azRG: of(resources.ResourceGroupArgs{}), azCluster: of(cs.ManagedClusterArgs{}), azPool: of(cs.AgentPoolArgs{}),
+		azAccount: of(storage.StorageAccountArgs{}), azQueue: of(storage.QueueArgs{}), azTable: of(storage.TableArgs{}),
+		azIdentity: of(managedidentity.UserAssignedIdentityArgs{}), azFIC: of(managedidentity.FederatedIdentityCredentialArgs{}),
+		azRole: of(authorization.RoleAssignmentArgs{}), azRoleDef: of(authorization.RoleDefinitionArgs{}),
+		azRegistry: of(containerregistry.RegistryArgs{}),
+	}
+}
+
 func TestTagsReachEveryTaggableResource(t *testing.T) {
-	g, _ := runAzure(t, map[string]string{"edw:tags": `{"team":"platform"}`})
-	tagged := 0
-	for _, r := range g.Resources {
-		if _, ok := r.Input("tags"); ok && strings.HasPrefix(r.Type, "azure-native:") {
-			tagged++
+	args := azureArgs()
+	for _, mode := range []string{"auto", "cluster-autoscaler"} {
+		g, _ := runAzure(t, map[string]string{"edw:tags": `{"team":"platform"}`, "edw:nodeProvisioning": mode})
+		taggable := 0
+		for _, r := range g.Resources {
+			if !strings.HasPrefix(r.Type, "azure-native:") || !r.Custom {
+				continue
+			}
+			typ, known := args[r.Type]
+			if !assert.True(t, known, "%s: add its SDK Args type to azureArgs", r.Type) {
+				continue
+			}
+			if _, hasTags := typ.FieldByName("Tags"); !hasTags {
+				continue
+			}
+			taggable++
 			assert.Equal(t, "platform", r.Str(t, "tags.team"), r.String())
 			assert.Equal(t, "azure", r.Str(t, `tags.edw:stack`), r.String())
 		}
+		assert.Positive(t, taggable)
 	}
-	assert.GreaterOrEqual(t, tagged, 6)
-	g, _ = runAWS(t, map[string]string{"edw:tags": `{"team":"platform"}`})
+	g, _ := runAWS(t, map[string]string{"edw:tags": `{"team":"platform"}`})
 	p := g.OnlyOfType(t, "pulumi:providers:aws")
 	assert.Equal(t, "platform", p.Str(t, "defaultTags.tags.team"), "the aws provider tags everything it creates")
 }

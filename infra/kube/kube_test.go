@@ -212,11 +212,21 @@ func TestPodsRunAsTheServiceAccountWithTheIdentity(t *testing.T) {
 			require.NotNil(t, sa, "service account %s", name)
 			assert.Equal(t, name, w.Str(t, pods[name]+".spec.serviceAccountName"))
 			assert.Equal(t, kube.ConsumerServiceAccount.Namespace, sa.Str(t, "metadata.namespace"))
+			// Exactly this account's identity from the target: a consumer ↔
+			// producer swap fails here.
 			switch cloud {
 			case "aws":
-				assert.True(t, strings.HasPrefix(sa.Str(t, "metadata.annotations.eks\\.amazonaws\\.com/role-arn"), "arn:aws:iam::"))
+				want := map[string]string{
+					kube.ConsumerServiceAccount.Name: "arn:aws:iam::000000000000:role/consumer",
+					kube.ProducerServiceAccount.Name: "arn:aws:iam::000000000000:role/producer",
+				}
+				assert.Equal(t, want[name], sa.Str(t, "metadata.annotations.eks\\.amazonaws\\.com/role-arn"), name)
 			case "azure":
-				assert.NotEmpty(t, sa.Str(t, "metadata.annotations.azure\\.workload\\.identity/client-id"))
+				want := map[string]string{
+					kube.ConsumerServiceAccount.Name: "consumer-client-id",
+					kube.ProducerServiceAccount.Name: "producer-client-id",
+				}
+				assert.Equal(t, want[name], sa.Str(t, "metadata.annotations.azure\\.workload\\.identity/client-id"), name)
 				assert.Equal(t, "true", w.Str(t, pods[name]+".metadata.labels.azure\\.workload\\.identity/use"))
 			}
 		}

@@ -72,7 +72,7 @@ func checkExactSummary(t *testing.T, text string) {
 	m := interruptedSummary.FindStringSubmatch(text)
 	require.NotNil(t, m, "an interrupted summary:\n%s", tail(text, 3000))
 	sent, rows, processed := atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])
-	assert.Equal(t, rows, processed, "the summary counts exactly what the table holds")
+	assert.Equal(t, rows, processed, "the summary counts exactly what the table holds; output:\n%s", tail(text, 4000))
 	assert.GreaterOrEqual(t, sent, rows)
 	assert.Greater(t, rows, 0)
 }

@@ -16,8 +16,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -383,11 +384,43 @@ type pool struct {
 }
 
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd *exec.Cmd
+	// addr is where the consumer serves /metrics, from its start-up log line:
+	// it binds a port of its own choosing, so no two consumers can share one
+	// (a port picked for them could be taken in between, and one consumer's
+	// counts scraped twice).
+	addr atomic.Pointer[string]
 	out  bytes.Buffer // the consumer's final totals, one JSON line
-	last stats
-	done chan struct{}
+	// lastLog is its last log line, to say why it exited early.
+	lastLog atomic.Pointer[string]
+	last    stats
+	done    chan struct{}
+}
+
+// scrape reads the consumer's metrics once it has said where they are.
+func (pr *proc) scrape() (stats, error) {
+	addr := pr.addr.Load()
+	if addr == nil {
+		return stats{}, errors.New("metrics address not known yet")
+	}
+	return scrapeOne(*addr)
+}
+
+// readLog follows the consumer's JSON log for its metrics address and last line.
+func (pr *proc) readLog(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		pr.lastLog.Store(&line)
+		var started struct {
+			Msg     string `json:"msg"`
+			Metrics string `json:"metrics"`
+		}
+		if pr.addr.Load() == nil && json.Unmarshal([]byte(line), &started) == nil && started.Msg == "consumer started" {
+			pr.addr.Store(&started.Metrics)
+		}
+	}
 }
 
 func (p *pool) size() int {
@@ -399,15 +432,15 @@ func (p *pool) size() int {
 func (p *pool) scaleTo(n int) {
 	p.mu.Lock()
 	for len(p.procs) < n {
-		addr, err := freeAddr()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "consumer port:", err)
-			break
-		}
-		pr := &proc{addr: addr, done: make(chan struct{})}
-		pr.cmd = exec.Command(p.binary, append([]string{"--metrics-addr=" + addr}, p.args...)...)
+		pr := &proc{done: make(chan struct{})}
+		pr.cmd = exec.Command(p.binary, append([]string{"--metrics-addr=127.0.0.1:0"}, p.args...)...)
 		pr.cmd.Env = append(os.Environ(), p.env...)
 		pr.cmd.Stdout = &pr.out
+		logs, err := pr.cmd.StderrPipe()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "consumer log:", err)
+			break
+		}
 		// Its own process group: the terminal's Ctrl-C reaches the demo, which
 		// stops consumers in order and collects what they report.
 		pr.cmd.SysProcAttr = childAttr()
@@ -415,7 +448,15 @@ func (p *pool) scaleTo(n int) {
 			fmt.Fprintln(os.Stderr, "start consumer:", err)
 			break
 		}
-		go func() { _ = pr.cmd.Wait(); close(pr.done) }()
+		go func() {
+			pr.readLog(logs) // to EOF before Wait, which closes the pipe
+			if err := pr.cmd.Wait(); err != nil {
+				if last := pr.lastLog.Load(); last != nil {
+					fmt.Fprintf(os.Stderr, "demo: a consumer exited (%v): %s\n", err, *last)
+				}
+			}
+			close(pr.done)
+		}()
 		p.procs = append(p.procs, pr)
 	}
 	var extra []*proc
@@ -439,7 +480,7 @@ func (p *pool) retire(procs []*proc) {
 	for _, pr := range procs {
 	wait:
 		for {
-			if s, err := scrapeOne(pr.addr); err == nil {
+			if s, err := pr.scrape(); err == nil {
 				pr.last = s
 			}
 			select {
@@ -500,21 +541,12 @@ func (p *pool) scrape() stats {
 	total := stats{buckets: map[float64]float64{}}
 	total.add(p.retired)
 	for _, pr := range p.procs {
-		if s, err := scrapeOne(pr.addr); err == nil {
+		if s, err := pr.scrape(); err == nil {
 			pr.last = s
 		}
 		total.add(pr.last)
 	}
 	return total
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // stats are the consumer counters and the end-to-end latency histogram.

@@ -42,6 +42,9 @@ type Config struct {
 	WriteAttempts int
 }
 
+// pollGrace is how long a receive in progress at shutdown may still answer.
+const pollGrace = 750 * time.Millisecond
+
 // Worker runs the loop.
 type Worker struct {
 	q       queue.Queue
@@ -88,6 +91,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	working, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
+	// A receive in progress when shutdown starts gets pollGrace to answer by
+	// itself: on a busy queue it answers within milliseconds, and cutting it
+	// off could leave messages dequeued for nobody, hidden for a whole
+	// visibility timeout. One still waiting after that is an idle long poll,
+	// and is cancelled, so an idle consumer exits within about a second.
+	polling, cancelPolls := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPolls()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(pollGrace, cancelPolls) })()
+
 	w.lastReceive.Store(w.now().UnixNano())
 	w.lastFailure.Store(0)
 	w.lastEmpty.Store(0)
@@ -101,7 +113,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.receiveLoop(ctx, receiving, working)
+			w.receiveLoop(polling, receiving, working)
 		}()
 	}
 	<-receiving.Done()
@@ -148,19 +160,18 @@ func (w *Worker) watchIdle(ctx context.Context, stop context.CancelFunc, idle *a
 	}
 }
 
-// receiveLoop receives until receiving ends. Shutdown (ctx, SIGTERM) cancels
-// the receive in progress, long poll included, so an idle consumer stops at
-// once instead of after up to one Wait (20s); a message the queue handed to the
-// cancelled call is not lost: it stays hidden for one visibility timeout and is
-// then delivered again (its receive count one higher). Going idle ends only
-// receiving: the poll in progress runs out normally, so nothing is hidden by a
-// consumer that had no reason to hurry. Processing runs on working and is never
-// cut short by either.
-func (w *Worker) receiveLoop(ctx, receiving, working context.Context) {
+// receiveLoop receives until receiving ends. polling ends pollGrace after
+// shutdown (SIGTERM) and cancels the receive then in progress, long poll
+// included, so an idle consumer stops within about a second instead of after
+// up to one Wait (20s); a message the queue handed to a cancelled call is not
+// lost: it stays hidden for one visibility timeout and is then delivered again.
+// Going idle ends only receiving: the poll in progress runs out normally.
+// Processing runs on working and is never cut short by either.
+func (w *Worker) receiveLoop(polling, receiving, working context.Context) {
 	backoff := 100 * time.Millisecond
 	for receiving.Err() == nil {
-		msgs, err := w.q.Receive(ctx, w.q.MaxBatch(), w.cfg.Wait)
-		if ctx.Err() != nil && len(msgs) == 0 {
+		msgs, err := w.q.Receive(polling, w.q.MaxBatch(), w.cfg.Wait)
+		if receiving.Err() != nil && len(msgs) == 0 {
 			return
 		}
 		if err != nil {

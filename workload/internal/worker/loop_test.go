@@ -7,15 +7,18 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/edw-dev/edw/workload/internal/message"
 	"github.com/edw-dev/edw/workload/internal/queue"
+	"github.com/edw-dev/edw/workload/internal/store"
 	"github.com/edw-dev/edw/workload/internal/telemetry"
 )
 
@@ -204,4 +207,93 @@ func TestAWriteIsRetriedWithinOneReceive(t *testing.T) {
 	assert.Equal(t, 0, mq.remaining(), "deleted on the first receive: no redelivery needed")
 	assert.Equal(t, 3, s.puts)
 	assert.NotContains(t, logs.String(), "left for redelivery")
+}
+
+// handingQueue holds each receive until released, so a test can start shutdown
+// while a receive is about to hand over messages.
+type handingQueue struct {
+	*memQueue
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (q *handingQueue) Receive(ctx context.Context, max int, wait time.Duration) ([]*queue.Message, error) {
+	select {
+	case q.entered <- struct{}{}:
+	default:
+	}
+	<-q.release
+	return q.memQueue.Receive(ctx, max, wait)
+}
+
+// Messages a receive hands over as shutdown starts are processed, not left
+// hidden for a visibility timeout.
+func TestMessagesHandedOverAtShutdownAreProcessed(t *testing.T) {
+	mq, s := newMemQueue(time.Minute), newMemStore()
+	for i := range 4 {
+		mq.add(body(fmt.Sprintf("late-%d", i)))
+	}
+	q := &handingQueue{memQueue: mq, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w, _ := scriptedWorker(t, q, s, func(c *Config) { c.ExitWhenIdle = 0 })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-q.entered
+	cancel() // SIGTERM while the receive is out
+	close(q.release)
+	require.NoError(t, <-done)
+	assert.Equal(t, 4, s.count(), "the batch that arrived with the signal is written")
+	assert.Equal(t, 0, mq.remaining(), "and deleted")
+}
+
+// Every deleted message is observed once in the processing-time histogram; a
+// delete that failed is not.
+func TestProcessingTimeIsObservedPerDeletedMessage(t *testing.T) {
+	for _, failDeletes := range []int{0, 4} {
+		t.Run(fmt.Sprint("failing deletes=", failDeletes), func(t *testing.T) {
+			mq, s := newMemQueue(time.Minute), newMemStore()
+			for i := range 5 {
+				mq.add(body(fmt.Sprintf("p-%d", i)))
+			}
+			mq.failDelete = failDeletes // 4: the first delete and all its retries
+			m := telemetry.NewMetrics()
+			w, err := New(mq, s, m, &telemetry.Health{}, telemetry.NewLogger(io.Discard, 0), Config{
+				Receivers: 1, Wait: 20 * time.Millisecond, MaxReceiveCount: 3, Visibility: 2 * time.Second,
+				DrainTimeout: 5 * time.Second, ExitWhenIdle: 300 * time.Millisecond, WriteAttempts: 1,
+			})
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			require.NoError(t, w.Run(ctx))
+			var d dto.Metric
+			require.NoError(t, m.Processing.Write(&d))
+			want := uint64(5)
+			if failDeletes > 0 {
+				want = 0
+			}
+			assert.Equal(t, want, d.GetHistogram().GetSampleCount())
+		})
+	}
+}
+
+// A conflicting message's log line quotes both bodies' msg whole up to 256
+// characters, and cut with "…" beyond.
+func TestConflictLogQuotesMsgUpTo256Characters(t *testing.T) {
+	for _, n := range []int{256, 257} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			mq, s := newMemQueue(time.Minute), newMemStore()
+			stamp := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
+			s.rows["c"] = store.Result{ID: "c", Msg: "first", SrcStamp: stamp}
+			msg := strings.Repeat("m", n)
+			mq.add(stampedBody("c", msg, stamp))
+			w, logs := scriptedWorker(t, &scriptedQueue{memQueue: mq}, s, nil)
+			run(t, w)
+			require.Contains(t, logs.String(), "conflicting message")
+			if n == 256 {
+				assert.Contains(t, logs.String(), `"msg":"`+msg+`"`)
+			} else {
+				assert.Contains(t, logs.String(), `"msg":"`+msg[:256]+`…"`)
+			}
+		})
+	}
 }

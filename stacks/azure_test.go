@@ -545,3 +545,18 @@ func TestTagsReachEveryTaggableResource(t *testing.T) {
 	p := g.OnlyOfType(t, "pulumi:providers:aws")
 	assert.Equal(t, "platform", p.Str(t, "defaultTags.tags.team"), "the aws provider tags everything it creates")
 }
+
+// TestNAPPoolMatchesAzuresOwnCiliumPools: on a Cilium dataplane, NAP's own pools
+// (karpenter-provider-azure's examples) carry the dataplane label, so NAP counts
+// the Cilium DaemonSet, and the agent-not-ready startup taint.
+func TestNAPPoolMatchesAzuresOwnCiliumPools(t *testing.T) {
+	g, _ := runAzure(t, nil)
+	pool := g.OnlyOfType(t, napPool)
+	assert.Equal(t, "cilium", pool.Str(t, `spec.template.metadata.labels.kubernetes\.azure\.com/ebpf-dataplane`))
+	taints, _ := pool.Plain("spec.template.spec.startupTaints")
+	assert.Equal(t, []any{map[string]any{"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NoExecute"}}, taints)
+	assert.Equal(t, "cilium", g.OnlyOfType(t, azCluster).Str(t, "networkProfile.networkDataplane"))
+	aws, _ := runAWS(t, nil)
+	_, has := aws.OnlyOfType(t, karpNodePool).Input("spec.template.spec.startupTaints")
+	assert.False(t, has, "EKS runs the VPC CNI: no Cilium taint")
+}

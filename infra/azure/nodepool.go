@@ -43,6 +43,11 @@ func NewNodePool(ctx *pulumi.Context, name string, args NodePoolArgs, opts ...pu
 			NodeClassGroup: "karpenter.azure.com", NodeClassKind: "AKSNodeClass", NodeClassName: pulumi.String("default"),
 			CapacityTypes: args.CapacityTypes, Architectures: args.Architectures, CPULimit: args.CPULimit,
 			Extra: []karpenter.Requirement{{Key: "karpenter.azure.com/sku-family", Operator: "In", Values: []string{"D"}}},
+			// As karpenter-provider-azure's own NodePools on a Cilium dataplane:
+			// the label lets NAP count the Cilium DaemonSet's overhead, and pods
+			// wait for the Cilium agent before they land.
+			Labels:        map[string]string{"kubernetes.azure.com/ebpf-dataplane": "cilium"},
+			StartupTaints: []karpenter.Taint{{Key: "node.cilium.io/agent-not-ready", Value: "true", Effect: "NoExecute"}},
 		}.Spec()},
 	}, pulumi.Parent(np), pulumi.Provider(args.Provider), pulumi.DependsOn([]pulumi.Resource{args.Cluster}))
 	if err != nil {

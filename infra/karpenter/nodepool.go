@@ -33,6 +33,16 @@ type NodePoolSpec struct {
 	// Extra are cloud-specific requirements (instance families, generations).
 	Extra    []Requirement
 	CPULimit int
+	// Labels are cloud-specific node labels added to edw.dev/pool.
+	Labels map[string]string
+	// StartupTaints are put on new nodes until a node agent removes them (the
+	// Cilium agent on AKS); pods need not tolerate them.
+	StartupTaints []Taint
+}
+
+// Taint is a node taint.
+type Taint struct {
+	Key, Value, Effect string
 }
 
 // Spec renders the NodePool's spec: nodes labelled edw.dev/pool=workload,
@@ -48,16 +58,28 @@ func (s NodePoolSpec) Spec() pulumi.Map {
 			"key": pulumi.String(r.Key), "operator": pulumi.String(r.Operator), "values": pulumi.ToStringArray(r.Values),
 		})
 	}
+	labels := pulumi.StringMap{"edw.dev/pool": pulumi.String("workload")}
+	for k, v := range s.Labels {
+		labels[k] = pulumi.String(v)
+	}
+	spec := pulumi.Map{
+		"nodeClassRef": pulumi.Map{
+			"group": pulumi.String(s.NodeClassGroup), "kind": pulumi.String(s.NodeClassKind), "name": s.NodeClassName,
+		},
+		"expireAfter":  pulumi.String("720h"),
+		"requirements": reqs,
+	}
+	if len(s.StartupTaints) > 0 {
+		taints := pulumi.Array{}
+		for _, t := range s.StartupTaints {
+			taints = append(taints, pulumi.Map{"key": pulumi.String(t.Key), "value": pulumi.String(t.Value), "effect": pulumi.String(t.Effect)})
+		}
+		spec["startupTaints"] = taints
+	}
 	return pulumi.Map{
 		"template": pulumi.Map{
-			"metadata": pulumi.Map{"labels": pulumi.StringMap{"edw.dev/pool": pulumi.String("workload")}},
-			"spec": pulumi.Map{
-				"nodeClassRef": pulumi.Map{
-					"group": pulumi.String(s.NodeClassGroup), "kind": pulumi.String(s.NodeClassKind), "name": s.NodeClassName,
-				},
-				"expireAfter":  pulumi.String("720h"),
-				"requirements": reqs,
-			},
+			"metadata": pulumi.Map{"labels": labels},
+			"spec":     spec,
 		},
 		"limits": pulumi.Map{"cpu": pulumi.String(fmt.Sprint(s.CPULimit))},
 		// Above any other pool that also matches, for pods that do not select one.

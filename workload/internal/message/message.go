@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -121,6 +122,11 @@ func idProblem(id string) string {
 func describeNonObject(raw []byte, err error) string {
 	if err == nil {
 		return "(it is null)"
+	}
+	// A decoder reports a body cut short as io.ErrUnexpectedEOF, not as a
+	// syntax error; it is still not "an object", however it starts.
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "(invalid JSON: it ends before the value is complete)"
 	}
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) {

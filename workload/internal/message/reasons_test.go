@@ -23,6 +23,7 @@ func TestParseNamesEveryProblemInJSONTerms(t *testing.T) {
 		{"all problems at once", `{"id":"","msg":false,"srcStamp":"yesterday"}`,
 			[]string{`"msg" must be a string, not a boolean`, `"srcStamp" "yesterday" is not UTC time as YYYY-MM-DD HH:MM:SS.ffffff`, `"id" is 0 bytes`}, nil},
 		{"array", `["msg"]`, []string{"not a JSON object", "an array"}, []string{"Go", "[]"}},
+		{"cut short", `{"msg":`, []string{"not a JSON object", "ends before the value is complete"}, []string{"it is an object"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

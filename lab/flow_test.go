@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,6 +44,8 @@ type workload struct {
 	others     []*unstructured.Unstructured // namespace, service account
 	secret     *corev1.Secret
 	backend    queues.Backend
+	// renderedEnv is the consumer container's env as rendered.
+	renderedEnv map[string]string
 	// env maps the container's env as rendered to the emulator's.
 	env func(rendered map[string]string) map[string]string
 	// rule is the ScaledObject's numbers as rendered.
@@ -116,6 +119,7 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render string, 
 	trigger := triggers[0].(map[string]any)
 	meta := trigger["metadata"].(map[string]any)
 	renderedEnv := containerEnv(t, w.deployment)
+	w.renderedEnv = renderedEnv
 	args := containerArgs(t, w.deployment)
 	w.secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: credentialsSecret, Namespace: w.namespace}}
 	switch trigger["type"] {
@@ -337,9 +341,10 @@ func (w *workload) pod(name string, c corev1.Container) (kubelet.Pod, error) {
 	return kubelet.Pod{Args: args, Env: kubelet.Environ(env)}, nil
 }
 
-// produce sends n messages with the producer binary and the consumer's environment.
+// produce sends n messages with the producer binary and the consumer's
+// environment (checked to be plain values when the workload was read).
 func (w *workload) produce(ctx context.Context, l *labState, n int) error {
-	env := w.env(containerEnvNoT(w.deployment))
+	env := w.env(maps.Clone(w.renderedEnv))
 	cmd := exec.CommandContext(ctx, l.env.Producer, "--count", strconv.Itoa(n), "--quiet")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, kubelet.Environ(env)...)
 	out, err := cmd.CombinedOutput()
@@ -347,20 +352,6 @@ func (w *workload) produce(ctx context.Context, l *labState, n int) error {
 		return fmt.Errorf("producer: %w: %s", err, out)
 	}
 	return nil
-}
-
-func containerEnvNoT(d *unstructured.Unstructured) map[string]string {
-	env := map[string]string{}
-	cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
-	for _, c := range cs {
-		list, _ := c.(map[string]any)["env"].([]any)
-		for _, e := range list {
-			m := e.(map[string]any)
-			v, _ := m["value"].(string)
-			env[m["name"].(string)] = v
-		}
-	}
-	return env
 }
 
 // sample is one second of the timeline.

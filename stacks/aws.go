@@ -147,6 +147,17 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
+	var monitoring *infraaws.Monitoring
+	if cfg.Monitoring.Enabled {
+		monitoring, err = infraaws.NewMonitoring(ctx, "edw", infraaws.MonitoringArgs{
+			Account: acct, Name: cfg.ClusterName, QueueName: queue.Name, DLQName: queue.DLQName, Table: table.Name,
+			OldestMessageAlarmSeconds: cfg.Monitoring.OldestMessageSeconds, AlertEmails: cfg.Monitoring.AlertEmails,
+		}, withAWS)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	k8s, err := kubernetes.NewProvider(ctx, "eks", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig})
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
@@ -205,7 +216,7 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	return pulumi.Map{
+	out := pulumi.Map{
 		"cloud":         pulumi.String(string(cfg.Cloud)),
 		"region":        pulumi.String(cfg.Region),
 		"clusterName":   cluster.Name,
@@ -217,5 +228,9 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		"consumerImage": built.Consumer,
 		"producerCommand": pulumi.Sprintf("cd workload && EDW_CLOUD=aws AWS_REGION=%s EDW_QUEUE_URL=%s go run ./cmd/producer --count 1000 --rate 100",
 			cfg.Region, queue.URL),
-	}, nil
+	}
+	if monitoring != nil {
+		out["dashboardUrl"], out["alertTopicArn"] = monitoring.DashboardURL, monitoring.Topic
+	}
+	return out, nil
 }

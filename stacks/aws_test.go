@@ -97,6 +97,11 @@ func awsFakes(region, clusterName string) []pulumitest.Option {
 			out["arn"] = resource.NewStringProperty("arn:" + part.name + ":iam::" + fakeAccount + ":oidc-provider/" + strings.TrimPrefix(issuer, "https://"))
 			return a.Name, out, nil
 		}),
+		pulumitest.FakeResource("aws:sns/topic:Topic", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["arn"] = resource.NewStringProperty(arn("sns", "", a.Name))
+			return a.Name, out, nil
+		}),
 		pulumitest.FakeResource("aws:kms/key:Key", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
 			out["arn"] = resource.NewStringProperty(arn("kms", "key/", a.Name))

@@ -75,8 +75,19 @@ type Config struct {
 	// cluster; empty means the identity that runs the first `pulumi up`.
 	ClusterAdmins []string
 
+	// Monitoring (AWS only for now): the CloudWatch dashboard and alarms, and
+	// the addresses their SNS topic mails.
+	Monitoring Monitoring
+
 	// Existing is set only on kubernetes stacks.
 	Existing *ExistingConfig
+}
+
+// Monitoring is what the stack watches and whom it tells.
+type Monitoring struct {
+	Enabled              bool
+	AlertEmails          []string
+	OldestMessageSeconds int
 }
 
 // ExistingConfig is a kubernetes stack's queue, table and credentials, all of
@@ -170,6 +181,9 @@ const (
 	DefaultProducerRate          = 0
 	DefaultKedaChartVersion      = "2.21.0"
 	DefaultKarpenterChartVersion = "1.12.1"
+	// DefaultOldestMessageSeconds: a message older than 15 minutes means the
+	// consumers are not keeping up (or not running).
+	DefaultOldestMessageSeconds = 900
 )
 
 var (
@@ -210,6 +224,7 @@ var (
 	storageAccountRE    = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
 	azureQueueRE        = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9]){2,62}$`)
 	azureTableRE        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
+	emailRE             = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	registryRE          = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
 )
 
@@ -516,6 +531,17 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	r.onlyOn("edw:clusterAdmins", c.Cloud, Azure)
 	if c.Cloud == Azure {
 		c.ClusterAdmins = r.idList("edw:clusterAdmins", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
+	}
+
+	for _, key := range []string{"edw:monitoring", "edw:alertEmails", "edw:alertOldestMessageSeconds"} {
+		r.onlyOn(key, c.Cloud, AWS)
+	}
+	if c.Cloud == AWS {
+		c.Monitoring = Monitoring{
+			Enabled:              r.boolean("edw:monitoring", true),
+			AlertEmails:          r.idList("edw:alertEmails", emailRE, "e-mail addresses"),
+			OldestMessageSeconds: r.intIn("edw:alertOldestMessageSeconds", DefaultOldestMessageSeconds, 60, 1209600),
+		}
 	}
 
 	if len(r.errs) > 0 {

@@ -11,11 +11,12 @@ import (
 // Queue is the work queue and its dead-letter queue.
 type Queue struct {
 	pulumi.ResourceState
-	URL    pulumi.StringOutput `pulumi:"url"`
-	ARN    pulumi.StringOutput `pulumi:"arn"`
-	Name   pulumi.StringOutput `pulumi:"name"`
-	DLQURL pulumi.StringOutput `pulumi:"dlqUrl"`
-	DLQARN pulumi.StringOutput `pulumi:"dlqArn"`
+	URL     pulumi.StringOutput `pulumi:"url"`
+	ARN     pulumi.StringOutput `pulumi:"arn"`
+	Name    pulumi.StringOutput `pulumi:"name"`
+	DLQURL  pulumi.StringOutput `pulumi:"dlqUrl"`
+	DLQName pulumi.StringOutput `pulumi:"dlqName"`
+	DLQARN  pulumi.StringOutput `pulumi:"dlqArn"`
 }
 
 // QueueArgs configure the queues.
@@ -66,8 +67,8 @@ func NewQueue(ctx *pulumi.Context, name string, args QueueArgs, opts ...pulumi.R
 		return nil, fmt.Errorf("redrive allow policy %s: %w", name, err)
 	}
 	q.URL, q.ARN, q.Name = work.Url, work.Arn, work.Name
-	q.DLQURL, q.DLQARN = dlq.Url, dlq.Arn
+	q.DLQURL, q.DLQARN, q.DLQName = dlq.Url, dlq.Arn, dlq.Name
 	return q, ctx.RegisterResourceOutputs(q, pulumi.Map{
-		"url": q.URL, "arn": q.ARN, "name": q.Name, "dlqUrl": q.DLQURL, "dlqArn": q.DLQARN,
+		"url": q.URL, "arn": q.ARN, "name": q.Name, "dlqUrl": q.DLQURL, "dlqArn": q.DLQARN, "dlqName": q.DLQName,
 	})
 }

@@ -17,7 +17,8 @@ type decision struct {
 	Backlog  int `json:"backlog"`
 	Current  int `json:"current"`
 	Desired  int `json:"desired"`
-	CooledMs int `json:"cooledMs,omitempty"` // ms since the last active poll, when scaled to zero
+	CooledMs int `json:"cooledMs,omitempty"` // ms from the queue emptying to zero replicas
+	IdleMs   int `json:"idleMs,omitempty"`   // ms since the queue emptied, within the cooldown
 }
 
 // report is what the scaling tests hand the workload module's comparison.
@@ -105,6 +106,16 @@ func TestKEDAAndHPAScaleZeroToN(t *testing.T) {
 	end := r.until(ctx, t, rule.Cooldown+rule.Polling+time.Minute, "KEDA scales back to zero", func(s sample) bool {
 		return s.Desired == 0 && s.Running == 0
 	})
+	// Halfway through the cooldown, with the queue empty: what was running then.
+	mid := drained.At + rule.Cooldown/2
+	held := r.tl.first(func(s sample) bool { return s.At >= mid })
+	for _, s := range r.tl.samples {
+		if s.At == held {
+			rep.Decisions = append(rep.Decisions, decision{Backlog: 0, Current: before, Desired: s.Desired,
+				IdleMs: int((s.At - drained.At).Milliseconds())})
+			break
+		}
+	}
 	rep.Decisions = append(rep.Decisions, decision{Backlog: 0, Current: before, Desired: 0,
 		CooledMs: int((end.At - drained.At).Milliseconds())})
 	r.tl.print(t, fmt.Sprintf("aws, pods held pending at backlogs, then released: %d messages, per second", total))

@@ -41,6 +41,7 @@ func TestDemoScalesConsumersByKEDAsRule(t *testing.T) {
 	assert.Contains(t, text, "600 messages sent, 600 result rows in the table")
 	assert.Contains(t, text, "summary (drained and scaled to zero)")
 	checkReplicasFollowTheRule(t, text)
+	checkChartMatchesTheRun(t, text)
 }
 
 var (

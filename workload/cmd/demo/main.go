@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/edw-dev/edw/workload/internal/autoscale"
 	"github.com/edw-dev/edw/workload/internal/backend"
+	"github.com/edw-dev/edw/workload/internal/chart"
 	"github.com/edw-dev/edw/workload/internal/emulator"
 	"github.com/edw-dev/edw/workload/internal/telemetry"
 )
@@ -53,6 +55,13 @@ type options struct {
 	hpaTiming, setup     bool
 	maxDuration          time.Duration
 	sqs, dynamodb, azure string
+	chart                string
+}
+
+// recording is the run as the demo saw it, second by second, for its chart.
+type recording struct {
+	path, title string
+	samples     []chart.Sample
 }
 
 // stopTimeout bounds how long stopping consumers may take before they are killed.
@@ -76,6 +85,7 @@ func run() error {
 	flag.StringVar(&o.sqs, "sqs-endpoint", "", "SQS emulator (aws stack)")
 	flag.StringVar(&o.dynamodb, "dynamodb-endpoint", "", "DynamoDB emulator (aws stack)")
 	flag.StringVar(&o.azure, "azurite", "", "Azurite connection string (azure stack)")
+	flag.StringVar(&o.chart, "chart", "", "where to write the run's SVG chart (default: a file in the temp directory, printed at the end)")
 	flag.Parse()
 	if err := o.validate(); err != nil {
 		return err
@@ -187,6 +197,10 @@ func run() error {
 	pool.setProducer(prod)
 	defer pool.killAll()
 
+	rec := &recording{path: o.chart, title: fmt.Sprintf("edw demo, %s stack: %d messages", cfg.str("cloud"), o.messages)}
+	if rec.path == "" {
+		rec.path = filepath.Join(os.TempDir(), name+".svg")
+	}
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -200,7 +214,7 @@ func run() error {
 	for {
 		select {
 		case <-ctx.Done():
-			return finish(envMap, pool, prod, start, maxSeen, peakRate, "interrupted")
+			return finish(envMap, pool, prod, start, maxSeen, peakRate, rec, "interrupted")
 		case <-prod.done:
 			if prod.err != nil {
 				// Its stderr said why; what it did send is still worth draining.
@@ -233,11 +247,13 @@ func run() error {
 			}
 			lastWhy = why
 			fmt.Println(line)
+			rec.samples = append(rec.samples, chart.Sample{Seconds: now.Sub(start).Seconds(), Backlog: backlog,
+				Replicas: pool.size(), Throughput: rate, P95: stats.quantile(0.95)})
 			if produced && backlog == 0 && pool.size() == 0 {
-				return finish(envMap, pool, prod, start, maxSeen, peakRate, "drained and scaled to zero")
+				return finish(envMap, pool, prod, start, maxSeen, peakRate, rec, "drained and scaled to zero")
 			}
 			if now.Sub(start) > o.maxDuration {
-				return finish(envMap, pool, prod, start, maxSeen, peakRate, "max duration reached")
+				return finish(envMap, pool, prod, start, maxSeen, peakRate, rec, "max duration reached")
 			}
 		}
 	}
@@ -292,7 +308,7 @@ func seconds(s float64) string {
 // finish stops the producer, then the consumers (they drain and report their
 // exact totals), then counts the table, and prints the summary: what happened
 // so far, even when interrupted or when the table cannot be read.
-func finish(env map[string]string, p *pool, prod *producerProc, start time.Time, maxReplicas int, peak float64, why string) error {
+func finish(env map[string]string, p *pool, prod *producerProc, start time.Time, maxReplicas int, peak float64, rec *recording, why string) error {
 	sent := prod.stop()
 	p.stopAll()
 	s := p.scrape()
@@ -315,7 +331,28 @@ func finish(env map[string]string, p *pool, prod *producerProc, start time.Time,
 	case int(s.processed) != rows:
 		fmt.Printf("processed (%.0f) differs from the table (%d rows): a write whose answer was lost counts as a duplicate when retried\n", s.processed, rows)
 	}
+	if err := writeChart(rec, s.processed, rows); err != nil {
+		fmt.Fprintln(os.Stderr, "demo: chart:", err)
+	} else if len(rec.samples) > 0 {
+		fmt.Printf("chart: %s\n", rec.path)
+	}
 	return nil
+}
+
+// writeChart draws the run; a run stopped before its first second has nothing to draw.
+func writeChart(rec *recording, processed float64, rows int) error {
+	if len(rec.samples) == 0 {
+		return nil
+	}
+	f, err := os.Create(rec.path)
+	if err != nil {
+		return err
+	}
+	werr := chart.Write(f, chart.Run{Title: rec.title, Samples: rec.samples, Processed: processed, Rows: rows})
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
 }
 
 // producerProc is the producer process; its stdout is its JSON summary.

@@ -65,6 +65,10 @@ func TestAWSCreatesTheQueueWithItsRedriveAndTheTable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 0, rows)
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ddbEndpoint) })
+	// dynalite makes a new table ACTIVE a moment after CreateTable answers.
+	require.NoError(t, dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	}).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second))
 	for _, id := range []string{"a", "b", "c"} {
 		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(name),
 			Item: map[string]ddbtypes.AttributeValue{"id": &ddbtypes.AttributeValueMemberS{Value: id}}})

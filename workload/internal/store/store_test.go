@@ -58,6 +58,11 @@ func dynamoBackend(t *testing.T) backend {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	// dynalite makes a new table ACTIVE a moment after CreateTable answers; on a
+	// loaded machine a write can come first.
+	require.NoError(t, dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	}).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second))
 	return backend{
 		endpoint: endpoint,
 		store:    NewDynamoDB(db, name),

@@ -108,6 +108,17 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
+	var monitoring *azure.Monitoring
+	if cfg.Monitoring.Enabled {
+		monitoring, err = azure.NewMonitoring(ctx, "edw", azure.MonitoringArgs{
+			ResourceGroupName: rg.Name, AccountID: store.Account.ID().ToStringOutput(), Name: cfg.ClusterName,
+			BacklogMessages: cfg.Monitoring.BacklogMessages, AlertEmails: cfg.Monitoring.AlertEmails, Tags: tags,
+		}, withAzure)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	access, err := azure.NewClusterAccess(ctx, "edw", azure.ClusterAccessArgs{
 		Cluster: cluster.Resource, SubscriptionID: subscription, Admins: cfg.ClusterAdmins, Readers: cfg.ClusterReaders,
 		Deployer: client.ObjectId(),
@@ -180,7 +191,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	return pulumi.Map{
+	out := pulumi.Map{
 		"cloud":           pulumi.String(string(cfg.Cloud)),
 		"region":          pulumi.String(cfg.Region),
 		"resourceGroup":   rg.Name,
@@ -195,7 +206,11 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		// Your own Entra login needs Storage Queue Data Message Sender on the queue.
 		"producerCommand": pulumi.Sprintf("cd workload && EDW_CLOUD=azure EDW_STORAGE_ACCOUNT=%s EDW_QUEUE_NAME=%s go run ./cmd/producer --count 1000 --rate 100",
 			store.AccountName, store.QueueName),
-	}, nil
+	}
+	if monitoring != nil {
+		out["alertActionGroupId"] = monitoring.ActionGroup
+	}
+	return out, nil
 }
 
 // workloadGrants are identity's roles from the permissions table: per resource

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/containerregistry/v2"
 	cs "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20240902preview"
+	"github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
@@ -36,12 +37,15 @@ const (
 	azFIC      = "azure-native:managedidentity:FederatedIdentityCredential"
 	azRole     = "azure-native:authorization:RoleAssignment"
 	azRoleDef  = "azure-native:authorization:RoleDefinition"
-	azAccount  = "azure-native:storage:StorageAccount"
-	azQueue    = "azure-native:storage:Queue"
-	azTable    = "azure-native:storage:Table"
-	azRegistry = "azure-native:containerregistry:Registry"
-	azRG       = "azure-native:resources:ResourceGroup"
-	napPool    = "kubernetes:karpenter.sh/v1:NodePool"
+
+	azActionGroup = "azure-native:insights:ActionGroup"
+	azMetricAlert = "azure-native:insights:MetricAlert"
+	azAccount     = "azure-native:storage:StorageAccount"
+	azQueue       = "azure-native:storage:Queue"
+	azTable       = "azure-native:storage:Table"
+	azRegistry    = "azure-native:containerregistry:Registry"
+	azRG          = "azure-native:resources:ResourceGroup"
+	napPool       = "kubernetes:karpenter.sh/v1:NodePool"
 
 	fakeSubscription = "sub-from-client-config"
 	fakeIssuer       = "https://westus3.oic.prod-aks.azure.com/tenant/cluster/"
@@ -515,7 +519,8 @@ func azureArgs() map[string]reflect.Type {
 		azAccount: of(storage.StorageAccountArgs{}), azQueue: of(storage.QueueArgs{}), azTable: of(storage.TableArgs{}),
 		azIdentity: of(managedidentity.UserAssignedIdentityArgs{}), azFIC: of(managedidentity.FederatedIdentityCredentialArgs{}),
 		azRole: of(authorization.RoleAssignmentArgs{}), azRoleDef: of(authorization.RoleDefinitionArgs{}),
-		azRegistry: of(containerregistry.RegistryArgs{}),
+		azRegistry:    of(containerregistry.RegistryArgs{}),
+		azActionGroup: of(insights.ActionGroupArgs{}), azMetricAlert: of(insights.MetricAlertArgs{}),
 	}
 }
 

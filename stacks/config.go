@@ -75,8 +75,8 @@ type Config struct {
 	// cluster; empty means the identity that runs the first `pulumi up`.
 	ClusterAdmins []string
 
-	// Monitoring (AWS only for now): the CloudWatch dashboard and alarms, and
-	// the addresses their SNS topic mails.
+	// Monitoring: the CloudWatch dashboard and alarms (aws) or the Azure Monitor
+	// alerts (azure), and the addresses they mail.
 	Monitoring Monitoring
 
 	// Existing is set only on kubernetes stacks.
@@ -87,7 +87,8 @@ type Config struct {
 type Monitoring struct {
 	Enabled              bool
 	AlertEmails          []string
-	OldestMessageSeconds int
+	OldestMessageSeconds int // aws
+	BacklogMessages      int // azure
 }
 
 // ExistingConfig is a kubernetes stack's queue, table and credentials, all of
@@ -184,6 +185,9 @@ const (
 	// DefaultOldestMessageSeconds: a message older than 15 minutes means the
 	// consumers are not keeping up (or not running).
 	DefaultOldestMessageSeconds = 900
+	// DefaultBacklogMessages: Azure's queue metric is hourly, so the alert asks
+	// "is work piling up", not "is anything waiting".
+	DefaultBacklogMessages = 1000
 )
 
 var (
@@ -533,14 +537,24 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 		c.ClusterAdmins = r.idList("edw:clusterAdmins", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
 	}
 
-	for _, key := range []string{"edw:monitoring", "edw:alertEmails", "edw:alertOldestMessageSeconds"} {
-		r.onlyOn(key, c.Cloud, AWS)
-	}
-	if c.Cloud == AWS {
+	r.onlyOn("edw:alertOldestMessageSeconds", c.Cloud, AWS)
+	r.onlyOn("edw:alertBacklogMessages", c.Cloud, Azure)
+	switch c.Cloud {
+	case AWS, Azure:
 		c.Monitoring = Monitoring{
-			Enabled:              r.boolean("edw:monitoring", true),
-			AlertEmails:          r.idList("edw:alertEmails", emailRE, "e-mail addresses"),
-			OldestMessageSeconds: r.intIn("edw:alertOldestMessageSeconds", DefaultOldestMessageSeconds, 60, 1209600),
+			Enabled:     r.boolean("edw:monitoring", true),
+			AlertEmails: r.idList("edw:alertEmails", emailRE, "e-mail addresses"),
+		}
+		if c.Cloud == AWS {
+			c.Monitoring.OldestMessageSeconds = r.intIn("edw:alertOldestMessageSeconds", DefaultOldestMessageSeconds, 60, 1209600)
+		} else {
+			c.Monitoring.BacklogMessages = r.intIn("edw:alertBacklogMessages", DefaultBacklogMessages, 1, 100_000_000)
+		}
+	default:
+		for _, key := range []string{"edw:monitoring", "edw:alertEmails"} {
+			if v, set := r.str(key, ""); set && v != "[]" {
+				r.fail(key, v, "not used on kubernetes stacks: watch the queue and table where they live")
+			}
 		}
 	}
 

@@ -337,9 +337,10 @@ func TestBadConfigRegistersNothing(t *testing.T) {
 func TestMonitoringConfigErrors(t *testing.T) {
 	awsBase := map[string]string{"edw:cloud": "aws", "aws:region": "us-west-2"}
 	for cfg, want := range map[*map[string]string]string{
-		ptr(with(awsBase, "edw:alertEmails", `["not-an-address"]`)):                                                 `invalid stack config edw:alertEmails = "[\"not-an-address\"]": want a list of e-mail addresses`,
-		ptr(with(awsBase, "edw:alertOldestMessageSeconds", "10")):                                                   `invalid stack config edw:alertOldestMessageSeconds = "10": want an integer from 60 to 1209600`,
-		ptr(map[string]string{"edw:cloud": "azure", "azure-native:location": "westus3", "edw:monitoring": "false"}): `invalid stack config edw:monitoring = "false": only allowed when edw:cloud is aws`,
+		ptr(with(awsBase, "edw:alertEmails", `["not-an-address"]`)):                                                              `invalid stack config edw:alertEmails = "[\"not-an-address\"]": want a list of e-mail addresses`,
+		ptr(with(awsBase, "edw:alertOldestMessageSeconds", "10")):                                                                `invalid stack config edw:alertOldestMessageSeconds = "10": want an integer from 60 to 1209600`,
+		ptr(map[string]string{"edw:cloud": "azure", "azure-native:location": "westus3", "edw:alertOldestMessageSeconds": "600"}): `invalid stack config edw:alertOldestMessageSeconds = "600": only allowed when edw:cloud is aws`,
+		ptr(with(awsBase, "edw:alertBacklogMessages", "10")):                                                                     `invalid stack config edw:alertBacklogMessages = "10": only allowed when edw:cloud is azure`,
 	} {
 		_, err := parse("x", *cfg)
 		require.Error(t, err)

@@ -85,3 +85,31 @@ func TestAlarmsAndDashboardWatchWhatTheStackCreated(t *testing.T) {
 	assert.Empty(t, g.ByType(awsDashboard))
 	assert.NotContains(t, out, "dashboardUrl")
 }
+
+// TestAzureAlertsWatchTheStacksStorage: both alerts are scoped to this stack's
+// storage account (its queue and table services) and notify the stack's action
+// group, which mails edw:alertEmails.
+func TestAzureAlertsWatchTheStacksStorage(t *testing.T) {
+	g, out := runAzure(t, map[string]string{"edw:alertEmails": `["ops@example.com"]`, "edw:alertBacklogMessages": "5000"})
+	account := g.OnlyOfType(t, azAccount).ID
+	group := g.OnlyOfType(t, azActionGroup)
+	mails, _ := group.Plain("emailReceivers")
+	require.Len(t, mails, 1)
+	assert.Equal(t, "ops@example.com", mails.([]any)[0].(map[string]any)["emailAddress"])
+	scopes := map[string]string{}
+	for _, a := range g.ByType(azMetricAlert) {
+		sc, _ := a.Plain("scopes")
+		require.Len(t, sc, 1, a.String())
+		scope := sc.([]any)[0].(string)
+		require.True(t, strings.HasPrefix(scope, account+"/"), "%s watches %s, not this stack's account", a, scope)
+		scopes[a.Str(t, "criteria.allOf.0.metricName")] = strings.TrimPrefix(scope, account+"/")
+		assert.Equal(t, group.ID, a.Str(t, "actions.0.actionGroupId"), a.String())
+		if a.Str(t, "criteria.allOf.0.metricName") == "QueueMessageCount" {
+			th, _ := a.Plain("criteria.allOf.0.threshold")
+			assert.Equal(t, 5000.0, th)
+			assert.Equal(t, "PT1H", a.Str(t, "windowSize"), "the queue metric is hourly")
+		}
+	}
+	assert.Equal(t, map[string]string{"QueueMessageCount": "queueServices/default", "Transactions": "tableServices/default"}, scopes)
+	assert.Equal(t, group.ID, out["alertActionGroupId"])
+}

@@ -51,14 +51,16 @@ func TestRuleMatchesTheLab(t *testing.T) {
 		if d.IdleMs > 0 {
 			// Inside the cooldown with an empty queue the HPA still owns the count,
 			// and its default scale-down stabilization (300 s, longer than the
-			// cooldown) holds the peak; the rule drops to one replica at once. A
-			// known difference in the drain's tail, reported rather than failed:
-			// the rule is the demo's (this test cannot change it).
-			s.Desired(t0, rule.Activation+1, d.Current)
+			// cooldown) holds the peak. The demo simulates that with Deployment
+			// (KEDA's rule plus the HPA's behavior), so that is what must agree.
+			dep := &Deployment{Rule: rule, Polling: polling, Behavior: DemoBehavior()}
+			dep.Step(t0, d.Current*max(rule.Target, 1))
 			idle := time.Duration(d.IdleMs) * time.Millisecond
-			if got := s.Desired(t0.Add(idle), 0, d.Current); got != d.Desired {
-				t.Logf("DIFFERENCE: empty queue %s into the cooldown with %d replicas: the lab's HPA kept %d, the demo's rule %d",
+			if got, _ := dep.Step(t0.Add(idle), 0); got != d.Desired {
+				t.Errorf("empty queue %s into the cooldown with %d replicas: the lab's HPA kept %d, the demo's deployment %d",
 					idle, d.Current, d.Desired, got)
+			} else {
+				t.Logf("empty queue %s into the cooldown with %d replicas: lab %d, demo %d", idle, d.Current, d.Desired, got)
 			}
 			continue
 		}

@@ -73,3 +73,32 @@ func TestProgressWithoutAnIntervalComesOnceAtTheEnd(t *testing.T) {
 	assert.Equal(t, int64(5), s.Sent)
 	assert.Equal(t, 1, calls)
 }
+
+// slow is a queue whose sends take a while, and which records how many ran at once.
+type slow struct {
+	queue.Queue
+	mu            sync.Mutex
+	inFlight, max int
+}
+
+func (q *slow) MaxBatch() int { return 10 }
+
+func (q *slow) Send(context.Context, [][]byte) error {
+	q.mu.Lock()
+	q.inFlight++
+	q.max = max(q.max, q.inFlight)
+	q.mu.Unlock()
+	time.Sleep(30 * time.Millisecond)
+	q.mu.Lock()
+	q.inFlight--
+	q.mu.Unlock()
+	return nil
+}
+
+// Concurrency is the number of sends in flight at once, no more.
+func TestConcurrencyBoundsSendsInFlight(t *testing.T) {
+	q := &slow{}
+	s := Run(context.Background(), q, Config{Count: 100, Concurrency: 2, Msg: "m"})
+	assert.Equal(t, int64(100), s.Sent)
+	assert.Equal(t, 2, q.max)
+}

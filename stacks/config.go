@@ -369,8 +369,20 @@ func (r *configReader) tags(key string) map[string]string {
 // Empty strings and collections count as unset: the Pulumi CLI injects Pulumi.yaml
 // defaults ("", [], {}) for every key on every stack.
 func (r *configReader) onlyOn(key string, cloud, on Cloud) {
-	if v, set := r.str(key, ""); set && v != "[]" && v != "{}" && cloud != on {
+	if v, set := r.str(key, ""); set && v != "[]" && v != "{}" && v != injectedDefaults()[key] && cloud != on {
 		r.fail(key, v, fmt.Sprintf("only allowed when edw:cloud is %s", on))
+	}
+}
+
+// injectedDefaults are the non-empty defaults Pulumi.yaml declares for keys that
+// apply to some clouds only. The CLI injects them into every stack (and refuses
+// a stack that lacks a declared key without a default), so on the other clouds
+// they mean "unset". TestPulumiYAMLDefaultsMatchCode keeps them in step.
+func injectedDefaults() map[string]string {
+	return map[string]string{
+		"edw:installKeda": "true", "edw:createNamespace": "true", "edw:monitoring": "true",
+		"edw:alertOldestMessageSeconds": strconv.Itoa(DefaultOldestMessageSeconds),
+		"edw:alertBacklogMessages":      strconv.Itoa(DefaultBacklogMessages),
 	}
 }
 
@@ -552,7 +564,7 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 		}
 	default:
 		for _, key := range []string{"edw:monitoring", "edw:alertEmails"} {
-			if v, set := r.str(key, ""); set && v != "[]" {
+			if v, set := r.str(key, ""); set && v != "[]" && v != injectedDefaults()[key] {
 				r.fail(key, v, "not used on kubernetes stacks: watch the queue and table where they live")
 			}
 		}

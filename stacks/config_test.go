@@ -349,3 +349,17 @@ func TestMonitoringConfigErrors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestPulumiYAMLRequiresOnlyCloud: the Pulumi CLI refuses to run a stack that
+// lacks any key Pulumi.yaml declares without a default (the real engine in the
+// cluster lab showed it), so every key but edw:cloud has one.
+func TestPulumiYAMLRequiresOnlyCloud(t *testing.T) {
+	proj, err := workspace.LoadProject(filepath.Join(projectRoot, "Pulumi.yaml"))
+	require.NoError(t, err)
+	for key, decl := range proj.Config {
+		if key == "cloud" {
+			continue
+		}
+		assert.NotNil(t, decl.Default, "Pulumi.yaml declares %s without a default: the CLI would require it of every stack", key)
+	}
+}

@@ -22,7 +22,7 @@ func (r *configReader) existing() *ExistingConfig {
 		r.fail("edw:queueBackend", backend, "want aws (SQS and DynamoDB) or azure (Storage queues and tables)")
 		return e
 	}
-	required := func(key, _ string) {
+	required := func(key string) {
 		if _, set := r.str(key, ""); !set {
 			r.fail(key, "", "required when edw:queueBackend is "+backend)
 		}
@@ -40,10 +40,10 @@ func (r *configReader) existing() *ExistingConfig {
 		e.TableName = r.matching("edw:tableName", "", dynamoTableRE, "want a DynamoDB table name: 3-255 letters, digits, _ . -")
 		e.AWSRegion = r.matching("edw:awsRegion", "", awsRegionRE, "want an AWS region such as us-west-2")
 		e.AWSEndpoint = r.matching("edw:awsEndpoint", "", httpURLRE, "want an endpoint URL such as http://localhost:4566, or empty for AWS itself")
-		required("edw:queueUrl", e.QueueURL)
-		required("edw:dlqUrl", e.DLQURL)
-		required("edw:tableName", e.TableName)
-		required("edw:awsRegion", e.AWSRegion)
+		required("edw:queueUrl")
+		required("edw:dlqUrl")
+		required("edw:tableName")
+		required("edw:awsRegion")
 		r.onlyOnBackend(e.Backend, "edw:storageAccount", "edw:queueName", "edw:poisonQueueName")
 	case Azure:
 		e.StorageAccount = r.matching("edw:storageAccount", "", storageAccountRE, "want a storage account name: 3-24 lower-case letters and digits")
@@ -53,8 +53,8 @@ func (r *configReader) existing() *ExistingConfig {
 			e.PoisonQueueName = e.QueueName + "-poison"
 		}
 		e.TableName = r.matching("edw:tableName", "", azureTableRE, "want a table name: 3-63 letters and digits, starting with a letter")
-		required("edw:queueName", e.QueueName)
-		required("edw:tableName", e.TableName)
+		required("edw:queueName")
+		required("edw:tableName")
 		r.onlyOnBackend(e.Backend, "edw:queueUrl", "edw:dlqUrl", "edw:awsRegion", "edw:awsEndpoint")
 	}
 	e.CredentialsSecret = r.matching("edw:credentialsSecret", "", dnsLabelRE, "want the name of a Secret in namespace edw (a DNS label)")

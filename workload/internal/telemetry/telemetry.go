@@ -36,6 +36,9 @@ type Metrics struct {
 	// FutureStamps are results whose srcStamp lay ahead of this consumer's clock
 	// (within message.MaxClockSkew): stored with messageProcessingTime 0.
 	FutureStamps prometheus.Counter
+	// InFlight is messages received and not yet deleted or left for redelivery:
+	// the work a SIGTERM now would have to drain.
+	InFlight prometheus.Gauge
 	// Processing is seconds from receive to delete, per message.
 	Processing prometheus.Histogram
 	// Latency is seconds from srcStamp to the result write: end-to-end.
@@ -58,6 +61,10 @@ func NewMetrics() *Metrics {
 		Failed:     counter("messages_failed_total", "Processing attempts that failed and were left for redelivery."),
 		FutureStamps: counter("src_stamp_in_future_total",
 			"Results whose srcStamp was ahead of the consumer's clock; stored with messageProcessingTime 0."),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "edw", Subsystem: "consumer", Name: "messages_in_flight",
+			Help: "Messages received and not yet deleted, dead-lettered or left for redelivery.",
+		}),
 		Processing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "edw", Subsystem: "consumer", Name: "processing_seconds",
 			Help:    "Seconds from receiving a message to deleting it.",
@@ -70,7 +77,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.Registry.MustRegister(m.Received, m.Processed, m.Duplicates, m.Conflicts, m.Poisoned, m.Permanent, m.Failed, m.FutureStamps,
-		m.Processing, m.Latency,
+		m.InFlight, m.Processing, m.Latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -210,8 +210,10 @@ func (w *Worker) processBatch(ctx context.Context, msgs []*queue.Message) {
 	// Time spent working, deletes and their retries included, counts as activity
 	// for --exit-when-idle.
 	w.inFlight.Add(1)
+	w.metrics.InFlight.Add(float64(len(msgs)))
 	defer func() {
 		w.lastReceive.Store(w.now().UnixNano())
+		w.metrics.InFlight.Sub(float64(len(msgs)))
 		w.inFlight.Add(-1)
 	}()
 	// keepHidden must have returned before Delete reads the handles: an extend

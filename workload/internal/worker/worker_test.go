@@ -207,3 +207,27 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		telemetry.NewLogger(io.Discard, 0), Config{Receivers: 1, MaxReceiveCount: 0, Visibility: time.Minute})
 	assert.ErrorContains(t, err, "max receive count 0")
 }
+
+func TestInFlightCountsHeldMessagesAndReturnsToZero(t *testing.T) {
+	q, s := newMemQueue(time.Minute), newMemStore()
+	for i := 0; i < 3; i++ {
+		q.add(body(fmt.Sprintf("f-%d", i)))
+	}
+	s.gate = make(chan struct{})
+	s.entered = make(chan struct{}, 3)
+	w, m := newWorker(t, q, s, func(c *Config) { c.Receivers = 1 })
+	result := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		result <- w.Run(ctx)
+	}()
+	for range 3 {
+		<-s.entered
+	}
+	assert.Equal(t, 3.0, testutil.ToFloat64(m.InFlight), "the held batch is in flight")
+	close(s.gate)
+	require.NoError(t, <-result)
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.InFlight), "nothing is in flight once it is deleted")
+	assert.Equal(t, 3, s.count())
+}

@@ -15,7 +15,7 @@ import (
 )
 
 // The configurations the infra tests render (stacks/*_test.go, infra/kube/kube_test.go).
-var wantRendered = []string{"aws", "azure-auto", "azure-cluster-autoscaler"}
+var wantRendered = []string{"aws", "azure-auto", "azure-cluster-autoscaler", "azure-monitored"}
 
 // TestRenderedObjectsAccepted applies every object every configuration renders,
 // server-side with strict field validation, as one stack at a time: the real
@@ -79,6 +79,16 @@ func TestLabRejectsWhatTheSchemasForbid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The PodMonitors come from the azure configuration that renders both kinds.
+	monitored, err := apply.ReadRendered(files["azure-monitored"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range monitored {
+		if o.GetKind() == "PodMonitor" {
+			objs = append(objs, o)
+		}
+	}
 	for _, o := range objs {
 		if o.GetKind() == "Namespace" {
 			if _, err := l.client.Apply(ctx, o); err != nil {
@@ -88,6 +98,7 @@ func TestLabRejectsWhatTheSchemasForbid(t *testing.T) {
 	}
 	cases := []struct {
 		name, kind string
+		apiVersion string                     // "": any of the kind
 		base       *unstructured.Unstructured // nil: the rendered object of that kind
 		mutate     func(u map[string]any)
 		want       string
@@ -126,14 +137,25 @@ func TestLabRejectsWhatTheSchemasForbid(t *testing.T) {
 				"spec": map[string]any{"requirements": []any{}}}},
 			mutate: func(map[string]any) {},
 			want:   "spec.nodeClassRef: Required value"},
+		{name: "PodMonitor endpoint in the ServiceMonitor's layout", kind: "PodMonitor", apiVersion: "monitoring.coreos.com/v1",
+			mutate: func(u map[string]any) { spec(u)["endpoints"] = spec(u)["podMetricsEndpoints"] },
+			want:   `unknown field "spec.endpoints"`},
+		{name: "PodMonitor scrape interval not a duration (schema pattern)", kind: "PodMonitor", apiVersion: "monitoring.coreos.com/v1",
+			mutate: func(u map[string]any) {
+				spec(u)["podMetricsEndpoints"].([]any)[0].(map[string]any)["interval"] = "30 seconds"
+			},
+			want: "spec.podMetricsEndpoints[0].interval: Invalid value"},
+		{name: "managed Prometheus PodMonitor without a selector", kind: "PodMonitor", apiVersion: "azmonitoring.coreos.com/v1",
+			mutate: func(u map[string]any) { delete(spec(u), "selector") },
+			want:   "spec.selector: Required value"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			base := tc.base
 			if base == nil {
-				base = find(objs, tc.kind)
+				base = find(objs, tc.apiVersion, tc.kind)
 				if base == nil {
-					t.Fatalf("the aws configuration renders no %s", tc.kind)
+					t.Fatalf("no configuration renders a %s %s", tc.apiVersion, tc.kind)
 				}
 				// The rendered object itself must pass, or the control proves nothing.
 				good := base.DeepCopy()
@@ -159,9 +181,9 @@ func TestLabRejectsWhatTheSchemasForbid(t *testing.T) {
 
 func spec(u map[string]any) map[string]any { return u["spec"].(map[string]any) }
 
-func find(objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+func find(objs []*unstructured.Unstructured, apiVersion, kind string) *unstructured.Unstructured {
 	for _, o := range objs {
-		if o.GetKind() == kind {
+		if o.GetKind() == kind && (apiVersion == "" || o.GetAPIVersion() == apiVersion) {
 			return o
 		}
 	}

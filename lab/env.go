@@ -17,8 +17,10 @@ type Env struct {
 	Etcd, APIServer, ControllerManager string
 	KedaOperator, KedaAdapter          string
 	Consumer, Producer                 string
-	// KedaCRDs and KarpenterCRDs are the CRD directories of the pinned modules.
-	KedaCRDs, KarpenterCRDs string
+	// KedaCRDs and KarpenterCRDs are the CRD directories of the pinned modules;
+	// PrometheusCRDs holds the PodMonitor CRDs generated from the pinned
+	// Prometheus Operator API types (and managed Prometheus's copy).
+	KedaCRDs, KarpenterCRDs, PrometheusCRDs string
 	// RenderDir holds the infra tests' rendered objects.
 	RenderDir                                              string
 	SQSEndpoint, DynamoDBEndpoint, AzuriteConnectionString string
@@ -43,6 +45,7 @@ func LoadEnv() (env Env, missing []string) {
 	get("EDW_LAB_KUBE_APISERVER", &env.APIServer)
 	get("EDW_LAB_KEDA_CRDS", &env.KedaCRDs)
 	get("EDW_LAB_KARPENTER_CRDS", &env.KarpenterCRDs)
+	get("EDW_LAB_PROMETHEUS_CRDS", &env.PrometheusCRDs)
 	get("EDW_RENDER_DIR", &env.RenderDir)
 	env.ControllerManager = os.Getenv("EDW_LAB_KUBE_CONTROLLER_MANAGER")
 	env.KedaOperator = os.Getenv("EDW_LAB_KEDA_OPERATOR")
@@ -60,9 +63,10 @@ func LoadEnv() (env Env, missing []string) {
 }
 
 // CRDFiles are the CustomResourceDefinitions users' clusters have: KEDA's from
-// the pinned KEDA module, and Karpenter's NodePool, NodeClaim and EC2NodeClass as
+// the pinned KEDA module, Karpenter's NodePool, NodeClaim and EC2NodeClass as
 // the pinned Karpenter AWS provider ships them (its NodePool adds AWS label rules
-// to sigs.k8s.io/karpenter's).
+// to sigs.k8s.io/karpenter's), and the PodMonitor of the Prometheus Operator and
+// of AKS's managed Prometheus.
 func (e Env) CRDFiles() ([]string, error) {
 	var files []string
 	for _, pattern := range []string{
@@ -70,6 +74,8 @@ func (e Env) CRDFiles() ([]string, error) {
 		filepath.Join(e.KarpenterCRDs, "karpenter.sh_nodepools.yaml"),
 		filepath.Join(e.KarpenterCRDs, "karpenter.sh_nodeclaims.yaml"),
 		filepath.Join(e.KarpenterCRDs, "karpenter.k8s.aws_ec2nodeclasses.yaml"),
+		filepath.Join(e.PrometheusCRDs, "monitoring.coreos.com_podmonitors.yaml"),
+		filepath.Join(e.PrometheusCRDs, "azmonitoring.coreos.com_podmonitors.yaml"),
 	} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {

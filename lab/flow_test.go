@@ -77,7 +77,7 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &workload{scaled: find(objs, "ScaledObject"), auth: find(objs, "TriggerAuthentication")}
+	w := &workload{scaled: find(objs, "", "ScaledObject"), auth: find(objs, "", "TriggerAuthentication")}
 	if w.scaled == nil || w.auth == nil {
 		t.Fatalf("%s renders no ScaledObject or TriggerAuthentication", render)
 	}

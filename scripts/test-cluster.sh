@@ -14,6 +14,8 @@ GO="${GO:-go}"
 k8s_version=v1.34.2   # lab/build/kubernetes/go.mod
 keda_version=v2.21.0  # lab/build/keda/go.mod; edw:kedaChartVersion 2.21.0
 karpenter_version=v1.12.1 # stacks.DefaultKarpenterChartVersion
+prometheus_version=v0.93.1 # lab/build/prometheus/go.mod, tools/kubevalidate/go.mod
+controller_gen_version=v0.23.0
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/edw-lab"
 bin="$cache/bin/$("$GO" env GOVERSION)"
 mkdir -p "$bin"
@@ -66,9 +68,26 @@ fi
 
 # The CRDs users' clusters get, from the pinned upstream modules.
 moddir() { "$GO" mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
-export EDW_LAB_KEDA_CRDS EDW_LAB_KARPENTER_CRDS
+export EDW_LAB_KEDA_CRDS EDW_LAB_KARPENTER_CRDS EDW_LAB_PROMETHEUS_CRDS
 EDW_LAB_KEDA_CRDS="$(moddir "github.com/kedacore/keda/v2@$keda_version")/config/crd/bases"
 EDW_LAB_KARPENTER_CRDS="$(moddir "github.com/aws/karpenter-provider-aws@$karpenter_version")/pkg/apis/crds"
+# The Prometheus Operator's CRDs are in no module the proxy serves: controller-gen
+# generates them from its API types at the pinned version, as upstream does. AKS's
+# managed Prometheus serves the same PodMonitor under azmonitoring.coreos.com.
+EDW_LAB_PROMETHEUS_CRDS="$cache/crds/prometheus-operator-$prometheus_version"
+if [ ! -f "$EDW_LAB_PROMETHEUS_CRDS/azmonitoring.coreos.com_podmonitors.yaml" ]; then
+  gen="$(build controller-gen "$controller_gen_version" "$root/lab/build/prometheus" sigs.k8s.io/controller-tools/cmd/controller-gen)"
+  rm -rf "$EDW_LAB_PROMETHEUS_CRDS.tmp"
+  (cd "$root/lab/build/prometheus" && GOFLAGS=-mod=readonly "$gen" crd:crdVersions=v1 \
+    paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 output:crd:dir="$EDW_LAB_PROMETHEUS_CRDS.tmp")
+  pm="$EDW_LAB_PROMETHEUS_CRDS.tmp/monitoring.coreos.com_podmonitors.yaml"
+  apm="$EDW_LAB_PROMETHEUS_CRDS.tmp/azmonitoring.coreos.com_podmonitors.yaml"
+  sed -e 's/^  name: podmonitors\.monitoring\.coreos\.com$/  name: podmonitors.azmonitoring.coreos.com/' \
+      -e 's/^  group: monitoring\.coreos\.com$/  group: azmonitoring.coreos.com/' "$pm" >"$apm"
+  [ "$(grep -c 'azmonitoring\.coreos\.com$' "$apm")" = 2 ] || { echo "renaming the PodMonitor CRD's group failed" >&2; exit 1; }
+  rm -rf "$EDW_LAB_PROMETHEUS_CRDS" && mkdir -p "$(dirname "$EDW_LAB_PROMETHEUS_CRDS")" && mv "$EDW_LAB_PROMETHEUS_CRDS.tmp" "$EDW_LAB_PROMETHEUS_CRDS"
+  log "generated the Prometheus Operator $prometheus_version CRDs into $EDW_LAB_PROMETHEUS_CRDS"
+fi
 
 work="$(mktemp -d)"
 # shellcheck source=../tools/emulators/emulators.sh

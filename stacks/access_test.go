@@ -55,8 +55,9 @@ func readable(t *testing.T, g *pulumitest.Graph) map[string][]string {
 // keeps each release in, in every release's namespace, and nothing is writable.
 func TestCIPreviewReadersCanReadEverythingTheStackManages(t *testing.T) {
 	for name, g := range map[string]*pulumitest.Graph{
-		"aws":   first(runAWS(t, map[string]string{"edw:producer": "true", "edw:clusterReaders": `["` + previewRole + `"]`})),
-		"azure": first(runAzure(t, map[string]string{"edw:producer": "true", "edw:clusterReaders": `["0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"]`})),
+		"aws": first(runAWS(t, map[string]string{"edw:producer": "true", "edw:podMonitor": "true", "edw:clusterReaders": `["` + previewRole + `"]`})),
+		"azure": first(runAzure(t, map[string]string{"edw:producer": "true", "edw:podMonitor": "true", "edw:managedPrometheus": "true",
+			"edw:clusterReaders": `["0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"]`})),
 	} {
 		can := readable(t, g)
 		for _, r := range g.Resources {

@@ -42,6 +42,16 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, fmt.Errorf("resource group %s: %w", rgName, err)
 	}
 
+	// Container Insights' workspace exists before the cluster: its add-on names it.
+	var logWorkspace pulumi.StringInput
+	if cfg.Monitoring.ContainerInsights {
+		ws, err := azure.NewLogWorkspace(ctx, "edw", azure.LogWorkspaceArgs{ResourceGroupName: rg.Name, Name: cfg.ClusterName, Tags: tags}, withAzure)
+		if err != nil {
+			return nil, err
+		}
+		logWorkspace = ws.ID
+	}
+
 	cluster, err := azure.NewCluster(ctx, "edw", azure.ClusterArgs{
 		ResourceGroupName: rg.Name,
 		Name:              cfg.ClusterName,
@@ -52,6 +62,8 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		CapacityTypes:     cfg.CapacityTypes,
 		Architectures:     cfg.Architectures,
 		NodeCPULimit:      cfg.NodeCPULimit,
+		ManagedPrometheus: cfg.Monitoring.ManagedPrometheus,
+		LogWorkspaceID:    logWorkspace,
 		Tags:              tags,
 	}, withAzure)
 	if err != nil {
@@ -108,11 +120,24 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
+	telemetry := &azure.ClusterTelemetry{PrometheusWorkspaceID: pulumi.String("").ToStringOutput()}
+	if cfg.Monitoring.ManagedPrometheus || cfg.Monitoring.ContainerInsights {
+		telemetry, err = azure.NewClusterTelemetry(ctx, "edw", azure.ClusterTelemetryArgs{
+			ResourceGroupName: rg.Name, Location: cfg.Region, ClusterName: cfg.ClusterName,
+			ClusterID: cluster.Resource.ID().ToStringOutput(), Prometheus: cfg.Monitoring.ManagedPrometheus,
+			LogWorkspaceID: logWorkspace, Tags: tags,
+		}, withAzure)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	var monitoring *azure.Monitoring
 	if cfg.Monitoring.Enabled {
 		monitoring, err = azure.NewMonitoring(ctx, "edw", azure.MonitoringArgs{
 			ResourceGroupName: rg.Name, AccountID: store.Account.ID().ToStringOutput(), Name: cfg.ClusterName,
 			BacklogMessages: cfg.Monitoring.BacklogMessages, AlertEmails: cfg.Monitoring.AlertEmails, Tags: tags,
+			PrometheusWorkspaceID: telemetry.PrometheusWorkspaceID, Namespace: kube.ConsumerServiceAccount.Namespace,
 		}, withAzure)
 		if err != nil {
 			return nil, err
@@ -187,7 +212,11 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		Readers:  azureReaders(cfg),
 		Ready:    ready,
 	}
-	if _, err := kube.NewWorkload(ctx, "edw", workloadArgs(cfg, target)); err != nil {
+	wa := workloadArgs(cfg, target)
+	if cfg.Monitoring.ManagedPrometheus {
+		wa.PodMonitors = append(wa.PodMonitors, kube.PodMonitor{APIVersion: kube.AzurePodMonitorAPI, After: telemetry.Prometheus})
+	}
+	if _, err := kube.NewWorkload(ctx, "edw", wa); err != nil {
 		return nil, err
 	}
 
@@ -209,6 +238,10 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 	if monitoring != nil {
 		out["alertActionGroupId"] = monitoring.ActionGroup
+		out["workbookId"] = monitoring.Workbook
+	}
+	if cfg.Monitoring.ManagedPrometheus {
+		out["prometheusWorkspaceId"] = telemetry.PrometheusWorkspaceID
 	}
 	return out, nil
 }
@@ -266,6 +299,16 @@ func workloadArgs(cfg *Config, target kube.Target) kube.WorkloadArgs {
 				ActivationQueueLength: c.ActivationQueueLength, PollingInterval: c.PollingInterval, Cooldown: c.Cooldown,
 			},
 		},
-		Producer: kube.ProducerSettings{Enabled: cfg.Producer.Enabled, MessageCount: cfg.Producer.MessageCount, Rate: cfg.Producer.Rate},
+		Producer:    kube.ProducerSettings{Enabled: cfg.Producer.Enabled, MessageCount: cfg.Producer.MessageCount, Rate: cfg.Producer.Rate},
+		PodMonitors: podMonitors(cfg),
 	}
+}
+
+// podMonitors is the Prometheus Operator PodMonitor when the stack asks for it;
+// the azure stack adds managed Prometheus's own.
+func podMonitors(cfg *Config) []kube.PodMonitor {
+	if !cfg.Monitoring.PodMonitor {
+		return nil
+	}
+	return []kube.PodMonitor{{APIVersion: kube.PodMonitorAPI}}
 }

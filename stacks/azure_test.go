@@ -17,6 +17,7 @@ import (
 	cs "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20240902preview"
 	"github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2"
+	"github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/storage/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -40,6 +41,12 @@ const (
 
 	azActionGroup = "azure-native:insights:ActionGroup"
 	azMetricAlert = "azure-native:insights:MetricAlert"
+	azWorkbook    = "azure-native:insights:Workbook"
+	azDCE         = "azure-native:insights:DataCollectionEndpoint"
+	azDCR         = "azure-native:insights:DataCollectionRule"
+	azDCRA        = "azure-native:insights:DataCollectionRuleAssociation"
+	azLogWS       = "azure-native:operationalinsights:Workspace"
+	azMonitorWS   = "azure-native:monitor:AzureMonitorWorkspace"
 	azAccount     = "azure-native:storage:StorageAccount"
 	azQueue       = "azure-native:storage:Queue"
 	azTable       = "azure-native:storage:Table"
@@ -421,6 +428,9 @@ func TestNothingHardCodesASubscriptionOrTenant(t *testing.T) {
 	// The Entra application of AKS's API server, the same in every tenant: the
 	// Entra ID kubeconfig names it as the token's audience.
 	roles["6dae42f8-4368-4678-94ff-3960e28e3630"] = true
+	// The workbook's name, which Azure wants to be a GUID, derived from the
+	// stack's cluster name.
+	roles[azure.WorkbookName(g.OnlyOfType(t, azCluster).Str(t, "resourceName"))] = true
 	for _, r := range g.Resources {
 		for _, m := range guid.FindAllString(flatten1(r), -1) {
 			assert.True(t, roles[m], "%s carries a GUID that is not a built-in role id: %s", r, m)
@@ -521,13 +531,20 @@ func azureArgs() map[string]reflect.Type {
 		azRole: of(authorization.RoleAssignmentArgs{}), azRoleDef: of(authorization.RoleDefinitionArgs{}),
 		azRegistry:    of(containerregistry.RegistryArgs{}),
 		azActionGroup: of(insights.ActionGroupArgs{}), azMetricAlert: of(insights.MetricAlertArgs{}),
+		azWorkbook: of(insights.WorkbookArgs{}), azDCE: of(insights.DataCollectionEndpointArgs{}),
+		azDCR: of(insights.DataCollectionRuleArgs{}), azDCRA: of(insights.DataCollectionRuleAssociationArgs{}),
+		azLogWS: of(operationalinsights.WorkspaceArgs{}),
+		// The monitor module is not served here (infra/azure registers the
+		// workspace by token); per Microsoft.Monitor/accounts it takes tags.
+		azMonitorWS: of(struct{ Tags pulumi.StringMapInput }{}),
 	}
 }
 
 func TestTagsReachEveryTaggableResource(t *testing.T) {
 	args := azureArgs()
 	for _, mode := range []string{"auto", "cluster-autoscaler"} {
-		g, _ := runAzure(t, map[string]string{"edw:tags": `{"team":"platform"}`, "edw:nodeProvisioning": mode})
+		g, _ := runAzure(t, map[string]string{"edw:tags": `{"team":"platform"}`, "edw:nodeProvisioning": mode,
+			"edw:managedPrometheus": "true", "edw:containerInsights": "true"})
 		taggable := 0
 		for _, r := range g.Resources {
 			if !strings.HasPrefix(r.Type, "azure-native:") || !r.Custom {

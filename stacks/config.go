@@ -89,6 +89,14 @@ type Monitoring struct {
 	AlertEmails          []string
 	OldestMessageSeconds int // aws
 	BacklogMessages      int // azure
+	// PodMonitor creates a Prometheus Operator PodMonitor for the consumer
+	// (clusters that run the operator; its CRD must exist).
+	PodMonitor bool
+	// ManagedPrometheus (azure) sends the cluster's and the consumer's metrics
+	// to an Azure Monitor workspace; ContainerInsights (azure) sends container
+	// logs and inventory to a Log Analytics workspace. Both are billed by volume.
+	ManagedPrometheus bool
+	ContainerInsights bool
 }
 
 // ExistingConfig is a kubernetes stack's queue, table and credentials, all of
@@ -383,6 +391,7 @@ func injectedDefaults() map[string]string {
 		"edw:installKeda": "true", "edw:createNamespace": "true", "edw:monitoring": "true",
 		"edw:alertOldestMessageSeconds": strconv.Itoa(DefaultOldestMessageSeconds),
 		"edw:alertBacklogMessages":      strconv.Itoa(DefaultBacklogMessages),
+		"edw:managedPrometheus":         "false", "edw:containerInsights": "false",
 	}
 }
 
@@ -551,6 +560,8 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 
 	r.onlyOn("edw:alertOldestMessageSeconds", c.Cloud, AWS)
 	r.onlyOn("edw:alertBacklogMessages", c.Cloud, Azure)
+	r.onlyOn("edw:managedPrometheus", c.Cloud, Azure)
+	r.onlyOn("edw:containerInsights", c.Cloud, Azure)
 	switch c.Cloud {
 	case AWS, Azure:
 		c.Monitoring = Monitoring{
@@ -561,6 +572,8 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 			c.Monitoring.OldestMessageSeconds = r.intIn("edw:alertOldestMessageSeconds", DefaultOldestMessageSeconds, 60, 1209600)
 		} else {
 			c.Monitoring.BacklogMessages = r.intIn("edw:alertBacklogMessages", DefaultBacklogMessages, 1, 100_000_000)
+			c.Monitoring.ManagedPrometheus = r.boolean("edw:managedPrometheus", false)
+			c.Monitoring.ContainerInsights = r.boolean("edw:containerInsights", false)
 		}
 	default:
 		for _, key := range []string{"edw:monitoring", "edw:alertEmails"} {
@@ -569,6 +582,8 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 			}
 		}
 	}
+
+	c.Monitoring.PodMonitor = r.boolean("edw:podMonitor", false)
 
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)

@@ -341,6 +341,10 @@ func TestMonitoringConfigErrors(t *testing.T) {
 		ptr(with(awsBase, "edw:alertOldestMessageSeconds", "10")):                                                                `invalid stack config edw:alertOldestMessageSeconds = "10": want an integer from 60 to 1209600`,
 		ptr(map[string]string{"edw:cloud": "azure", "azure-native:location": "westus3", "edw:alertOldestMessageSeconds": "600"}): `invalid stack config edw:alertOldestMessageSeconds = "600": only allowed when edw:cloud is aws`,
 		ptr(with(awsBase, "edw:alertBacklogMessages", "10")):                                                                     `invalid stack config edw:alertBacklogMessages = "10": only allowed when edw:cloud is azure`,
+		ptr(with(awsBase, "edw:managedPrometheus", "true")):                                                                      `invalid stack config edw:managedPrometheus = "true": only allowed when edw:cloud is azure`,
+		ptr(with(awsBase, "edw:containerInsights", "true")):                                                                      `invalid stack config edw:containerInsights = "true": only allowed when edw:cloud is azure`,
+		ptr(with(awsBase, "edw:podMonitor", "yes")):                                                                              `invalid stack config edw:podMonitor = "yes": want true or false`,
+		ptr(map[string]string{"edw:cloud": "azure", "azure-native:location": "westus3", "edw:managedPrometheus": "on"}):          `invalid stack config edw:managedPrometheus = "on": want true or false`,
 	} {
 		_, err := parse("x", *cfg)
 		require.Error(t, err)

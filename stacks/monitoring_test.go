@@ -2,11 +2,19 @@ package stacks
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/infra/azure"
+	"github.com/edw-dev/edw/infra/kube"
+	"github.com/edw-dev/edw/internal/pulumitest"
 )
 
 const (
@@ -112,4 +120,143 @@ func TestAzureAlertsWatchTheStacksStorage(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"QueueMessageCount": "queueServices/default", "Transactions": "tableServices/default"}, scopes)
 	assert.Equal(t, group.ID, out["alertActionGroupId"])
+}
+
+// TestAzureWorkbookChartsTheStacksStorageAndConsumer: the workbook's storage
+// charts are scoped to this stack's account, each metric one its service
+// emits; with managed Prometheus its consumer charts query this stack's Azure
+// Monitor workspace for metrics the consumer's Grafana dashboard (checked
+// against what the consumer exports) also shows.
+func TestAzureWorkbookChartsTheStacksStorageAndConsumer(t *testing.T) {
+	emitted := map[string]bool{ // Azure's supported-metrics tables for storage
+		"microsoft.storage/storageaccounts/queueservices-Transaction-Transactions":      true,
+		"microsoft.storage/storageaccounts/queueservices-Capacity-QueueMessageCount":    true,
+		"microsoft.storage/storageaccounts/tableservices-Transaction-Transactions":      true,
+		"microsoft.storage/storageaccounts/tableservices-Capacity-TableEntityCount":     true,
+		"microsoft.storage/storageaccounts/queueservices-Transaction-SuccessE2ELatency": true,
+	}
+	dashboardMetrics := grafanaMetrics(t)
+	for _, prom := range []bool{false, true} {
+		g, out := runAzure(t, map[string]string{"edw:managedPrometheus": strconv.FormatBool(prom)})
+		account := g.OnlyOfType(t, azAccount).ID
+		wb := g.OnlyOfType(t, azWorkbook)
+		assert.Equal(t, account, wb.Str(t, "sourceId"))
+		assert.Equal(t, wb.ID, out["workbookId"])
+		var data struct {
+			Items []struct {
+				Type    int
+				Content map[string]any
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(wb.Str(t, "serializedData")), &data))
+		storage, consumer := 0, 0
+		for _, it := range data.Items {
+			switch it.Type {
+			case 10:
+				storage++
+				assert.Equal(t, []any{account}, it.Content["resourceIds"], "charts this stack's account")
+				for _, m := range it.Content["metrics"].([]any) {
+					metric := m.(map[string]any)
+					assert.True(t, emitted[metric["metric"].(string)], "no such storage metric: %v", metric["metric"])
+					assert.True(t, strings.HasPrefix(metric["metric"].(string), metric["namespace"].(string)+"-"))
+				}
+			case 3:
+				consumer++
+				ws := g.OnlyOfType(t, azMonitorWS).ID
+				assert.Equal(t, []any{ws}, it.Content["crossComponentResources"], "queries this stack's Azure Monitor workspace")
+				var q struct{ QueryText string }
+				require.NoError(t, json.Unmarshal([]byte(it.Content["query"].(string)), &q))
+				assert.Contains(t, q.QueryText, `namespace="`+kube.ConsumerServiceAccount.Namespace+`"`)
+				names := regexp.MustCompile(`edw_[a-z_]+`).FindAllString(q.QueryText, -1)
+				require.NotEmpty(t, names, q.QueryText)
+				for _, n := range names {
+					assert.True(t, dashboardMetrics[n], "the workbook queries %s, which the Grafana dashboard (and so the consumer) does not have", n)
+				}
+			}
+		}
+		assert.Equal(t, 3, storage)
+		if prom {
+			assert.Equal(t, len(azure.ConsumerQueries), consumer)
+		} else {
+			assert.Zero(t, consumer, "no consumer charts without a workspace that has the metrics")
+		}
+	}
+}
+
+// grafanaMetrics are the metric names dashboards/edw-consumer.json queries.
+func grafanaMetrics(t *testing.T) map[string]bool {
+	raw, err := os.ReadFile(filepath.Join(projectRoot, "dashboards", "edw-consumer.json"))
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, n := range regexp.MustCompile(`edw_[a-z_]+`).FindAllString(string(raw), -1) {
+		names[n] = true
+	}
+	require.NotEmpty(t, names)
+	return names
+}
+
+// TestAzureManagedPrometheusAndContainerInsights: each feeds this stack's own
+// workspace from this stack's cluster, the cluster runs the matching add-on,
+// and managed Prometheus's PodMonitor waits for its collection; off (the
+// default, as both are billed by volume) nothing of either exists.
+func TestAzureManagedPrometheusAndContainerInsights(t *testing.T) {
+	off, _ := runAzure(t, nil)
+	for _, typ := range []string{azMonitorWS, azDCE, azDCR, azDCRA, azLogWS, "kubernetes:azmonitoring.coreos.com/v1:PodMonitor"} {
+		assert.Empty(t, off.ByType(typ), "%s without asking", typ)
+	}
+	_, hasProfile := off.OnlyOfType(t, azCluster).Input("azureMonitorProfile")
+	assert.False(t, hasProfile)
+	_, hasAddons := off.OnlyOfType(t, azCluster).Input("addonProfiles")
+	assert.False(t, hasAddons)
+
+	g, out := runAzure(t, map[string]string{"edw:managedPrometheus": "true", "edw:containerInsights": "true"})
+	cluster := g.OnlyOfType(t, azCluster)
+	amw := g.OnlyOfType(t, azMonitorWS)
+	logWS := g.OnlyOfType(t, azLogWS)
+	assert.Equal(t, amw.ID, out["prometheusWorkspaceId"])
+	enabled, _ := cluster.Plain("azureMonitorProfile.metrics.enabled")
+	assert.Equal(t, true, enabled, "the managed Prometheus add-on runs")
+	assert.Equal(t, logWS.ID, cluster.Str(t, "addonProfiles.omsagent.config.logAnalyticsWorkspaceResourceID"))
+	assert.Equal(t, "true", cluster.Str(t, "addonProfiles.omsagent.config.useAADAuth"), "the agent authenticates with its managed identity")
+	assert.True(t, g.DependsOn(cluster, logWS), "the workspace exists before the add-on that writes to it")
+
+	rules := map[string]*pulumitest.Resource{}
+	for _, r := range g.ByType(azDCR) {
+		rules[r.ID] = r
+		assert.Equal(t, "westus3", r.Str(t, "location"), "%s is in the cluster's region", r)
+	}
+	require.Len(t, rules, 2)
+	for _, a := range g.ByType(azDCRA) {
+		assert.Equal(t, cluster.ID, a.Str(t, "resourceUri"), "%s is on this stack's cluster", a)
+		rule := rules[a.Str(t, "dataCollectionRuleId")]
+		require.NotNil(t, rule, "%s associates a rule of this stack", a)
+		flows, _ := rule.Plain("dataFlows")
+		require.Len(t, flows, 1)
+		flow := flows.([]any)[0].(map[string]any)
+		dest := flow["destinations"].([]any)[0]
+		prometheus, _ := rule.Plain("dataSources.prometheusForwarder.0.streams.0")
+		extension, _ := rule.Plain("dataSources.extensions.0.extensionName")
+		switch {
+		case prometheus == "Microsoft-PrometheusMetrics":
+			assert.Equal(t, dest, rule.Str(t, "destinations.monitoringAccounts.0.name"))
+			assert.Equal(t, amw.ID, rule.Str(t, "destinations.monitoringAccounts.0.accountResourceId"))
+			assert.Equal(t, []any{"Microsoft-PrometheusMetrics"}, flow["streams"])
+			dce := g.OnlyOfType(t, azDCE)
+			assert.Equal(t, dce.ID, rule.Str(t, "dataCollectionEndpointId"))
+			assert.True(t, g.DependsOnDirectly(g.OnlyOfType(t, "kubernetes:azmonitoring.coreos.com/v1:PodMonitor"), a),
+				"the PodMonitor is created after the collection that reads it and deleted before it")
+		case extension == "ContainerInsights":
+			assert.Equal(t, dest, rule.Str(t, "destinations.logAnalytics.0.name"))
+			assert.Equal(t, logWS.ID, rule.Str(t, "destinations.logAnalytics.0.workspaceResourceId"))
+			assert.Equal(t, "ContainerInsightsExtension", a.Str(t, "associationName"))
+		default:
+			t.Errorf("%s associates a rule that collects neither: %v", a, rule.Inputs)
+		}
+	}
+	assert.Len(t, g.ByType(azDCRA), 2)
+
+	// Both PodMonitor kinds go to the cluster lab, which applies them to the
+	// CRDs generated from the Prometheus Operator's API types.
+	monitored, _ := runAzure(t, map[string]string{"edw:managedPrometheus": "true", "edw:podMonitor": "true"})
+	monitored.WriteKubernetesObjects(t, "azure-monitored")
 }

@@ -52,7 +52,13 @@ type ClusterArgs struct {
 	CapacityTypes []string
 	Architectures []string
 	NodeCPULimit  int
-	Tags          pulumi.StringMap
+	// ManagedPrometheus turns on the managed Prometheus add-on (its collection
+	// is NewClusterTelemetry's).
+	ManagedPrometheus bool
+	// LogWorkspaceID, when set, turns on the Container Insights add-on with
+	// managed identity authentication, writing to that workspace.
+	LogWorkspaceID pulumi.StringInput
+	Tags           pulumi.StringMap
 }
 
 // workloadVMSize is the user pool VM size per architecture in cluster-autoscaler mode.
@@ -105,6 +111,22 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 			},
 		},
 		Tags: args.Tags,
+	}
+	if args.ManagedPrometheus {
+		clusterArgs.AzureMonitorProfile = &cs.ManagedClusterAzureMonitorProfileArgs{
+			Metrics: &cs.ManagedClusterAzureMonitorProfileMetricsArgs{Enabled: pulumi.Bool(true)},
+		}
+	}
+	if args.LogWorkspaceID != nil {
+		clusterArgs.AddonProfiles = cs.ManagedClusterAddonProfileMap{
+			"omsagent": &cs.ManagedClusterAddonProfileArgs{
+				Enabled: pulumi.Bool(true),
+				Config: pulumi.StringMap{
+					"logAnalyticsWorkspaceResourceID": args.LogWorkspaceID,
+					"useAADAuth":                      pulumi.String("true"),
+				},
+			},
+		}
 	}
 	if args.Provisioning == ProvisioningAuto {
 		clusterArgs.NodeProvisioningProfile = &cs.ManagedClusterNodeProvisioningProfileArgs{Mode: pulumi.String("Auto")}

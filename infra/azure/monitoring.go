@@ -12,6 +12,8 @@ import (
 type Monitoring struct {
 	pulumi.ResourceState
 	ActionGroup pulumi.StringOutput `pulumi:"actionGroupId"`
+	// Workbook is the workbook's resource id.
+	Workbook pulumi.StringOutput `pulumi:"workbookId"`
 }
 
 // MonitoringArgs name what is watched and who hears about it.
@@ -24,10 +26,14 @@ type MonitoringArgs struct {
 	// BacklogMessages is the alert's limit for messages in the account's queues.
 	BacklogMessages int
 	AlertEmails     []string
-	Tags            pulumi.StringMap
+	// PrometheusWorkspaceID, when it resolves to an id, adds the consumer's
+	// metrics to the workbook; Namespace is the consumer's namespace.
+	PrometheusWorkspaceID pulumi.StringInput
+	Namespace             string
+	Tags                  pulumi.StringMap
 }
 
-// NewMonitoring creates the action group and two metric alerts. Storage queue
+// NewMonitoring creates the action group, two metric alerts and a workbook. Storage queue
 // metrics are account-level and coarse: QueueMessageCount counts every queue of
 // the account (work and poison together) and is emitted about once an hour, so
 // the backlog alert measures "messages are piling up in this stack's storage",
@@ -100,6 +106,11 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 		}}); err != nil {
 		return nil, err
 	}
+	wb, err := newWorkbook(ctx, name, args, m)
+	if err != nil {
+		return nil, err
+	}
 	m.ActionGroup = group.ID().ToStringOutput()
-	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{"actionGroupId": m.ActionGroup})
+	m.Workbook = wb.ID().ToStringOutput()
+	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{"actionGroupId": m.ActionGroup, "workbookId": m.Workbook})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
@@ -29,7 +30,16 @@ type ConsumerArgs struct {
 	// Keda is the release that reconciles ScaledObjects, when edw installs it;
 	// the custom resources depend on it so destroy removes them before KEDA.
 	Keda []pulumi.Resource
+	// Monitors are the PodMonitors that have Prometheus scrape the consumer.
+	Monitors []PodMonitor
 }
+
+// The PodMonitor API versions edw creates: the Prometheus Operator's, and AKS
+// managed Prometheus's copy of it.
+const (
+	PodMonitorAPI      = "monitoring.coreos.com/v1"
+	AzurePodMonitorAPI = "azmonitoring.coreos.com/v1"
+)
 
 // NewConsumer creates the consumer's ServiceAccount, Deployment, TriggerAuthentication
 // and ScaledObject.
@@ -170,6 +180,12 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 		return nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
 	}
 
+	for _, m := range args.Monitors {
+		if err := newPodMonitor(ctx, name, m, sa.Name, args.Namespace, c); err != nil {
+			return nil, err
+		}
+	}
+
 	c.Deployment = deployment.Metadata.Name().Elem()
 	c.ServiceAccount = account.Metadata.Name().Elem()
 	c.ScaledObject = scaled.Metadata.Name().Elem()
@@ -204,4 +220,31 @@ func podIdentity(t Trigger) pulumi.Map {
 		m["identityId"] = t.IdentityID
 	}
 	return m
+}
+
+// newPodMonitor has Prometheus scrape the consumer pods' metrics port, the one
+// the pod template's prometheus.io annotations name for annotation-based scrapers.
+func newPodMonitor(ctx *pulumi.Context, name string, m PodMonitor, app string, namespace pulumi.StringInput, parent pulumi.Resource) error {
+	group, _, _ := strings.Cut(m.APIVersion, ".")
+	_, err := apiextensions.NewCustomResource(ctx, name+"-"+group, &apiextensions.CustomResourceArgs{
+		ApiVersion: pulumi.String(m.APIVersion),
+		Kind:       pulumi.String("PodMonitor"),
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(app),
+			Namespace: namespace,
+			Labels:    stringMap(map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "edw"}),
+		},
+		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+			"selector": pulumi.Map{"matchLabels": stringMap(map[string]string{"app.kubernetes.io/name": app})},
+			"podMetricsEndpoints": pulumi.Array{pulumi.Map{
+				"port":     pulumi.String("metrics"),
+				"path":     pulumi.String("/metrics"),
+				"interval": pulumi.String("30s"),
+			}},
+		}},
+	}, pulumi.Parent(parent), pulumi.DependsOn(m.After))
+	if err != nil {
+		return fmt.Errorf("consumer pod monitor %s (%s): %w", name, m.APIVersion, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package kube_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,12 @@ func azureTarget(provider *kubernetes.Provider, ready pulumi.Resource) kube.Targ
 type shape func(*kubernetes.Provider, pulumi.Resource) kube.Target
 
 func deploy(shapeOf shape, producer bool) pulumi.RunFunc {
+	return deployMonitored(shapeOf, producer, nil)
+}
+
+// deployMonitored is deploy with PodMonitors; monitors gets the system node
+// group to stand in for the add-on that installs the kind.
+func deployMonitored(shapeOf shape, producer bool, monitors func(addon pulumi.Resource) []kube.PodMonitor) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		provider, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String("{}")})
 		if err != nil {
@@ -109,12 +116,17 @@ func deploy(shapeOf shape, producer bool) pulumi.RunFunc {
 		if err := ctx.RegisterResource(nodeGroupType, "system", pulumi.Map{}, ng); err != nil {
 			return err
 		}
+		var podMonitors []kube.PodMonitor
+		if monitors != nil {
+			podMonitors = monitors(ng)
+		}
 		_, err = kube.NewWorkload(ctx, "workload", kube.WorkloadArgs{
 			Target:           shapeOf(provider, ng),
 			InstallKeda:      true,
 			KedaChartVersion: "2.21.0",
 			Consumer:         settings(),
 			Producer:         kube.ProducerSettings{Enabled: producer, MessageCount: 500, Rate: 25},
+			PodMonitors:      podMonitors,
 		})
 		return err
 	}
@@ -354,16 +366,71 @@ func TestIncompleteTargetFailsBeforeRegistering(t *testing.T) {
 // runs (tools/kubevalidate), so a misspelt or misplaced field fails there.
 func TestRenderObjects(t *testing.T) {
 	for cloud, s := range shapes {
-		g := pulumitest.Run(t, deploy(s, true))
+		g := pulumitest.Run(t, deployMonitored(s, true, func(pulumi.Resource) []kube.PodMonitor {
+			return []kube.PodMonitor{{APIVersion: "monitoring.coreos.com/v1"}, {APIVersion: "azmonitoring.coreos.com/v1"}}
+		}))
 		objs := g.KubernetesObjects()
 		kinds := map[string]bool{}
 		for _, o := range objs {
 			kinds[o["apiVersion"].(string)+"/"+o["kind"].(string)] = true
 		}
 		for _, want := range []string{"v1/Namespace", "v1/ServiceAccount", "apps/v1/Deployment", "batch/v1/Job",
-			"keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication"} {
+			"keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication",
+			"monitoring.coreos.com/v1/PodMonitor", "azmonitoring.coreos.com/v1/PodMonitor"} {
 			assert.True(t, kinds[want], "%s: %s not rendered (got %v)", cloud, want, kinds)
 		}
 		g.WriteKubernetesObjects(t, "kube-"+cloud)
+	}
+}
+
+const podMonitorType = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+const azurePodMonitorType = "kubernetes:azmonitoring.coreos.com/v1:PodMonitor"
+
+// TestPodMonitorsScrapeTheConsumersMetricsPort: each PodMonitor selects exactly
+// the consumer Deployment's pods, in its namespace, on the port and path its
+// container serves metrics on; one that needs an add-on waits for it.
+func TestPodMonitorsScrapeTheConsumersMetricsPort(t *testing.T) {
+	none := pulumitest.Run(t, deploy(awsTarget, false))
+	assert.Empty(t, none.ByType(podMonitorType), "no PodMonitor unless asked: the kind may not exist")
+
+	g := pulumitest.Run(t, deployMonitored(azureTarget, false, func(addon pulumi.Resource) []kube.PodMonitor {
+		return []kube.PodMonitor{{APIVersion: "monitoring.coreos.com/v1"}, {APIVersion: "azmonitoring.coreos.com/v1", After: []pulumi.Resource{addon}}}
+	}))
+	d := g.OnlyOfType(t, deploymentType)
+	podLabels, _ := d.Plain("spec.template.metadata.labels")
+	ports, _ := d.Plain("spec.template.spec.containers.0.ports")
+	byName := map[string]float64{}
+	for _, p := range ports.([]any) {
+		byName[p.(map[string]any)["name"].(string)] = p.(map[string]any)["containerPort"].(float64)
+	}
+	for _, typ := range []string{podMonitorType, azurePodMonitorType} {
+		m := g.OnlyOfType(t, typ)
+		assert.Equal(t, d.Str(t, "metadata.namespace"), m.Str(t, "metadata.namespace"))
+		selector, _ := m.Plain("spec.selector.matchLabels")
+		require.NotEmpty(t, selector)
+		for k, v := range selector.(map[string]any) {
+			assert.Equal(t, v, podLabels.(map[string]any)[k], "%s selects the consumer pods by %s", typ, k)
+		}
+		port := m.Str(t, "spec.podMetricsEndpoints.0.port")
+		require.Contains(t, byName, port, "%s scrapes a port the container names", typ)
+		assert.Equal(t, d.Str(t, "spec.template.metadata.annotations.prometheus\\.io/port"), strconv.Itoa(int(byName[port])),
+			"the annotations and the PodMonitor name the same port")
+		assert.Equal(t, d.Str(t, "spec.template.metadata.annotations.prometheus\\.io/path"), m.Str(t, "spec.podMetricsEndpoints.0.path"))
+		assert.Equal(t, g.ByURN(d.Parent), g.ByURN(m.Parent), "the consumer component owns it")
+	}
+	addon := g.OnlyOfType(t, nodeGroupType)
+	assert.True(t, g.DependsOnDirectly(g.OnlyOfType(t, azurePodMonitorType), addon), "created after, deleted before, the add-on that serves its kind")
+	assert.False(t, g.DependsOnDirectly(g.OnlyOfType(t, podMonitorType), addon), "the Prometheus Operator is the user's: nothing to wait for")
+}
+
+func TestPodMonitorAPIIsChecked(t *testing.T) {
+	for _, monitors := range [][]kube.PodMonitor{
+		{{APIVersion: "monitoring.coreos.com/v1alpha1"}},
+		{{APIVersion: "monitoring.coreos.com/v1"}, {APIVersion: "monitoring.coreos.com/v1"}},
+	} {
+		g, err := pulumitest.RunErr(deployMonitored(awsTarget, false, func(pulumi.Resource) []kube.PodMonitor { return monitors }))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "workload workload: pod monitor API")
+		assert.Empty(t, g.ByType("edw:kube:Workload"), "nothing registered")
 	}
 }

@@ -3,6 +3,8 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -48,6 +50,20 @@ type WorkloadArgs struct {
 	ExistingNamespace bool
 	Consumer          ConsumerSettings
 	Producer          ProducerSettings
+	// PodMonitors ask Prometheus to scrape the consumer's metrics, one per
+	// Prometheus that reads them.
+	PodMonitors []PodMonitor
+}
+
+// PodMonitor is a Prometheus Operator PodMonitor for the consumer's pods.
+type PodMonitor struct {
+	// APIVersion is monitoring.coreos.com/v1 (the Prometheus Operator), or
+	// azmonitoring.coreos.com/v1 (AKS's managed Prometheus reads the same kind
+	// under its own group, so both can run in one cluster without scraping twice).
+	APIVersion string
+	// After is what installs the kind (the managed Prometheus add-on): the
+	// PodMonitor is created after it and deleted before it.
+	After []pulumi.Resource
 }
 
 // Workload is KEDA, the consumer and, when enabled, the producer Job.
@@ -59,7 +75,7 @@ type Workload struct {
 // NewWorkload installs KEDA, then the consumer and, when enabled, the producer Job
 // into the namespace "edw", all through the target's Kubernetes provider.
 func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pulumi.ResourceOption) (*Workload, error) {
-	if err := args.Target.validate(); err != nil {
+	if err := args.validate(); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", name, err)
 	}
 	w := &Workload{}
@@ -105,6 +121,7 @@ func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pu
 		Target:    t,
 		Settings:  args.Consumer,
 		Keda:      kedaRelease,
+		Monitors:  args.PodMonitors,
 	}, child...); err != nil {
 		return nil, err
 	}
@@ -118,12 +135,18 @@ func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pu
 		}
 	}
 	if !t.Readers.Empty() {
+		readers := t.Readers
+		readers.Kinds = slices.Clone(readers.Kinds)
+		for _, m := range args.PodMonitors {
+			group, _, _ := strings.Cut(m.APIVersion, "/")
+			readers.Kinds = append(readers.Kinds, Kind{Group: group, Resource: "podmonitors"})
+		}
 		// The release namespaces exist once KEDA's release does.
 		namespaces := t.Readers.ReleaseNamespaces
 		if args.InstallKeda {
 			namespaces = append([]string{KedaServiceAccount.Namespace}, namespaces...)
 		}
-		if _, err := newReaderAccess(ctx, name+"-readers", t.Readers, namespaces,
+		if _, err := newReaderAccess(ctx, name+"-readers", readers, namespaces,
 			append(child, pulumi.DependsOn(kedaRelease))...); err != nil {
 			return nil, err
 		}
@@ -147,6 +170,23 @@ func (t Target) validate() error {
 		return errors.New("target credentials Secret needs the trigger's secret parameters")
 	case t.Images.Consumer == nil || t.Images.Producer == nil:
 		return errors.New("target needs consumer and producer images")
+	}
+	return nil
+}
+
+func (args WorkloadArgs) validate() error {
+	if err := args.Target.validate(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, m := range args.PodMonitors {
+		if m.APIVersion != PodMonitorAPI && m.APIVersion != AzurePodMonitorAPI {
+			return fmt.Errorf("pod monitor API %q: want %s or %s", m.APIVersion, PodMonitorAPI, AzurePodMonitorAPI)
+		}
+		if seen[m.APIVersion] {
+			return fmt.Errorf("pod monitor API %q given twice", m.APIVersion)
+		}
+		seen[m.APIVersion] = true
 	}
 	return nil
 }

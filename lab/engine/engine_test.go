@@ -113,6 +113,8 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 		"edw:cooldownSeconds":          "10",
 		"edw:messagesPerPod":           "50",
 		"edw:visibilityTimeoutSeconds": strconv.Itoa(visibility),
+		// The lab serves the Prometheus Operator's CRDs.
+		"edw:podMonitor": "true",
 	}
 
 	// The scheduler and kubelet for the Pods the controllers make, from before
@@ -562,10 +564,12 @@ func stackObjects(ctx context.Context, t *testing.T, s *site, cs kubernetes.Inte
 	for _, j := range jobs.Items {
 		out = append(out, "Job/"+j.Name)
 	}
-	for _, kind := range []string{"ScaledObject", "TriggerAuthentication"} {
+	for _, kind := range []struct{ apiVersion, kind string }{
+		{"keda.sh/v1alpha1", "ScaledObject"}, {"keda.sh/v1alpha1", "TriggerAuthentication"}, {"monitoring.coreos.com/v1", "PodMonitor"},
+	} {
 		o := &unstructured.Unstructured{}
-		o.SetAPIVersion("keda.sh/v1alpha1")
-		o.SetKind(kind)
+		o.SetAPIVersion(kind.apiVersion)
+		o.SetKind(kind.kind)
 		o.SetNamespace(namespace)
 		r, err := s.client.Resource(o)
 		if err != nil {
@@ -576,7 +580,7 @@ func stackObjects(ctx context.Context, t *testing.T, s *site, cs kubernetes.Inte
 			t.Fatal(err)
 		}
 		for _, i := range list.Items {
-			out = append(out, kind+"/"+i.GetName())
+			out = append(out, kind.kind+"/"+i.GetName())
 		}
 	}
 	return out

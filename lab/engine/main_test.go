@@ -62,7 +62,7 @@ func runMain(m *testing.M) int {
 	for _, v := range []struct{ name, value string }{
 		{"EDW_LAB_ETCD", env.Etcd}, {"EDW_LAB_KUBE_APISERVER", env.APIServer},
 		{"EDW_LAB_KUBE_CONTROLLER_MANAGER", env.ControllerManager}, {"EDW_LAB_KEDA_OPERATOR", env.KedaOperator},
-		{"EDW_LAB_KEDA_CRDS", env.KedaCRDs}, {"EDW_LAB_KARPENTER_CRDS", env.KarpenterCRDs},
+		{"EDW_LAB_KEDA_CRDS", env.KedaCRDs}, {"EDW_LAB_KARPENTER_CRDS", env.KarpenterCRDs}, {"EDW_LAB_PROMETHEUS_CRDS", env.PrometheusCRDs},
 		{"EDW_LAB_CONSUMER", env.Consumer}, {"EDW_LAB_PRODUCER", env.Producer},
 		{"EDW_TEST_SQS_ENDPOINT", env.SQSEndpoint}, {"EDW_TEST_DYNAMODB_ENDPOINT", env.DynamoDBEndpoint},
 	} {

@@ -11,6 +11,7 @@ import (
 
 	ec2v1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -34,6 +35,10 @@ var kinds = map[string]func() any{
 	"keda.sh/v1alpha1/TriggerAuthentication":   func() any { return &kedav1alpha1.TriggerAuthentication{} },
 	"karpenter.sh/v1/NodePool":                 func() any { return &karpv1.NodePool{} },
 	"karpenter.k8s.aws/v1/EC2NodeClass":        func() any { return &ec2v1.EC2NodeClass{} },
+	"monitoring.coreos.com/v1/PodMonitor":      func() any { return &monitoringv1.PodMonitor{} },
+	// AKS's managed Prometheus serves the Prometheus Operator's PodMonitor
+	// under its own group, with the same schema.
+	"azmonitoring.coreos.com/v1/PodMonitor": func() any { return &monitoringv1.PodMonitor{} },
 }
 
 // Object validates one object given as JSON.

@@ -60,6 +60,12 @@ func TestValidatorCatchesBadFields(t *testing.T) {
 		"karpenter v1beta1 layout": {
 			`{"apiVersion":"karpenter.sh/v1","kind":"NodePool","metadata":{"name":"np"},"spec":{"template":{"spec":{"nodeClassRef":{"group":"karpenter.k8s.aws","kind":"EC2NodeClass","name":"default"},"requirements":[]}},"disruption":{"consolidationPolicy":"WhenUnderutilized","expireAfter":"720h"}}}`,
 			`unknown field "spec.disruption.expireAfter"`},
+		"pod monitor endpoint typo": {
+			`{"apiVersion":"monitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"m"},"spec":{"selector":{},"podMetricsEndpoints":[{"portName":"metrics"}]}}`,
+			`unknown field "spec.podMetricsEndpoints[0].portName"`},
+		"azure pod monitor endpoint typo": {
+			`{"apiVersion":"azmonitoring.coreos.com/v1","kind":"PodMonitor","metadata":{"name":"m"},"spec":{"selector":{},"endpoints":[{"port":"metrics"}]}}`,
+			`unknown field "spec.endpoints"`},
 		"unknown kind": {
 			`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"}}`,
 			`kind has no Go API type`},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -44,5 +45,38 @@ func TestREADMEConfigReferenceMatchesPulumiYAML(t *testing.T) {
 	for k := range documented {
 		_, declared := proj.Config[k]
 		assert.True(t, declared, "README documents %s but Pulumi.yaml does not declare it", k)
+	}
+}
+
+// TestREADMEImagesExist: every image the README shows is in the repository, and
+// the demo's chart is a real run whose embedded data agrees with itself: the
+// throughput per second adds up to the processed count, which equals the rows.
+func TestREADMEImagesExist(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	images := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllStringSubmatch(string(raw), -1)
+	require.NotEmpty(t, images, "the README shows the demo's chart")
+	for _, m := range images {
+		b, err := os.ReadFile(m[1])
+		if !assert.NoError(t, err, "README image %s", m[1]) || !strings.HasSuffix(m[1], "demo-chart.svg") {
+			continue
+		}
+		data := regexp.MustCompile(`(?s)<!\[CDATA\[(.*?)\]\]>`).FindSubmatch(b)
+		require.NotNil(t, data, "%s embeds the data it was drawn from", m[1])
+		var run struct {
+			Processed, Rows float64
+			Samples         []struct{ Throughput, Replicas float64 }
+		}
+		require.NoError(t, json.Unmarshal(data[1], &run))
+		var sum, peak float64
+		for _, s := range run.Samples {
+			sum += s.Throughput
+			peak = max(peak, s.Replicas)
+		}
+		assert.Positive(t, run.Processed)
+		assert.Equal(t, run.Processed, sum, "throughput per second adds up to what was processed")
+		assert.Equal(t, run.Processed, run.Rows, "every processed message is a row")
+		assert.Greater(t, peak, 1.0, "the chart shows scaling beyond one consumer")
+		assert.Zero(t, run.Samples[len(run.Samples)-1].Replicas, "and back to zero")
 	}
 }

@@ -137,7 +137,8 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		monitoring, err = azure.NewMonitoring(ctx, "edw", azure.MonitoringArgs{
 			ResourceGroupName: rg.Name, AccountID: store.Account.ID().ToStringOutput(), Name: cfg.ClusterName,
 			BacklogMessages: cfg.Monitoring.BacklogMessages, AlertEmails: cfg.Monitoring.AlertEmails, Tags: tags,
-			PrometheusWorkspaceID: telemetry.PrometheusWorkspaceID, Namespace: kube.ConsumerServiceAccount.Namespace,
+			Prometheus: cfg.Monitoring.ManagedPrometheus, PrometheusWorkspaceID: telemetry.PrometheusWorkspaceID,
+			Namespace: kube.ConsumerServiceAccount.Namespace, Location: cfg.Region,
 		}, withAzure)
 		if err != nil {
 			return nil, err

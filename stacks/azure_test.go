@@ -47,6 +47,7 @@ const (
 	azDCRA        = "azure-native:insights:DataCollectionRuleAssociation"
 	azLogWS       = "azure-native:operationalinsights:Workspace"
 	azMonitorWS   = "azure-native:monitor:AzureMonitorWorkspace"
+	azPromRules   = "azure-native:alertsmanagement:PrometheusRuleGroup"
 	azAccount     = "azure-native:storage:StorageAccount"
 	azQueue       = "azure-native:storage:Queue"
 	azTable       = "azure-native:storage:Table"
@@ -537,6 +538,8 @@ func azureArgs() map[string]reflect.Type {
 		// The monitor module is not served here (infra/azure registers the
 		// workspace by token); per Microsoft.Monitor/accounts it takes tags.
 		azMonitorWS: of(struct{ Tags pulumi.StringMapInput }{}),
+		// Likewise Microsoft.AlertsManagement/prometheusRuleGroups.
+		azPromRules: of(struct{ Tags pulumi.StringMapInput }{}),
 	}
 }
 

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -259,4 +260,37 @@ func TestAzureManagedPrometheusAndContainerInsights(t *testing.T) {
 	// CRDs generated from the Prometheus Operator's API types.
 	monitored, _ := runAzure(t, map[string]string{"edw:managedPrometheus": "true", "edw:podMonitor": "true"})
 	monitored.WriteKubernetesObjects(t, "azure-monitored")
+}
+
+// TestAzureConsumerAlertsReadThisStacksPrometheus: with managed Prometheus,
+// alert rules on the consumer's metrics (dead-lettered, failing) evaluate this
+// stack's Azure Monitor workspace for this stack's cluster and notify its action
+// group; each names metrics the consumer exports. Without it there are none.
+func TestAzureConsumerAlertsReadThisStacksPrometheus(t *testing.T) {
+	off, _ := runAzure(t, nil)
+	assert.Empty(t, off.ByType(azPromRules), "no rules without the metrics they read")
+
+	g, _ := runAzure(t, map[string]string{"edw:managedPrometheus": "true", "edw:alertEmails": `["ops@example.com"]`})
+	rg := g.OnlyOfType(t, azPromRules)
+	scopes, _ := rg.Plain("scopes")
+	assert.Equal(t, []any{g.OnlyOfType(t, azMonitorWS).ID}, scopes, "evaluated on this stack's workspace")
+	assert.Equal(t, g.OnlyOfType(t, azCluster).Str(t, "resourceName"), rg.Str(t, "clusterName"), "for this stack's cluster only")
+	assert.Equal(t, "westus3", rg.Str(t, "location"))
+	rules, _ := rg.Plain("rules")
+	require.Len(t, rules, len(azure.ConsumerAlerts))
+	exported := grafanaMetrics(t)
+	group := g.OnlyOfType(t, azActionGroup).ID
+	alerts := map[string]bool{}
+	for _, r := range rules.([]any) {
+		rule := r.(map[string]any)
+		alerts[rule["alert"].(string)] = true
+		expr := rule["expression"].(string)
+		assert.Contains(t, expr, `namespace="`+kube.ConsumerServiceAccount.Namespace+`"`)
+		for _, n := range regexp.MustCompile(`edw_[a-z_]+`).FindAllString(expr, -1) {
+			assert.True(t, exported[n], "%s reads %s, which the consumer does not export", rule["alert"], n)
+		}
+		assert.Equal(t, []any{map[string]any{"actionGroupId": group}}, rule["actions"], "%s notifies the stack's action group", rule["alert"])
+	}
+	assert.True(t, alerts["edw-dead-lettered"], "Azure's storage metrics cannot tell the poison queue apart; this rule can")
+	assert.True(t, strings.Contains(fmt.Sprint(rules), "edw_consumer_messages_poisoned_total"))
 }

@@ -2,6 +2,7 @@ package azure
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -26,14 +27,19 @@ type MonitoringArgs struct {
 	// BacklogMessages is the alert's limit for messages in the account's queues.
 	BacklogMessages int
 	AlertEmails     []string
-	// PrometheusWorkspaceID, when it resolves to an id, adds the consumer's
-	// metrics to the workbook; Namespace is the consumer's namespace.
+	// Prometheus says managed Prometheus scrapes the consumer into the Azure
+	// Monitor workspace PrometheusWorkspaceID: the workbook charts the
+	// consumer's metrics and a rule group alerts on them. Namespace is the
+	// consumer's namespace; Location and ClusterName place and scope the rules.
+	Prometheus            bool
 	PrometheusWorkspaceID pulumi.StringInput
 	Namespace             string
+	Location              string
 	Tags                  pulumi.StringMap
 }
 
-// NewMonitoring creates the action group, two metric alerts and a workbook. Storage queue
+// NewMonitoring creates the action group, two metric alerts, a workbook and,
+// with managed Prometheus, alert rules on the consumer's own metrics. Storage queue
 // metrics are account-level and coarse: QueueMessageCount counts every queue of
 // the account (work and poison together) and is emitted about once an hour, so
 // the backlog alert measures "messages are piling up in this stack's storage",
@@ -106,6 +112,11 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 		}}); err != nil {
 		return nil, err
 	}
+	if args.Prometheus {
+		if err := newConsumerAlerts(ctx, name, args, group.ID().ToStringOutput(), m); err != nil {
+			return nil, err
+		}
+	}
 	wb, err := newWorkbook(ctx, name, args, m)
 	if err != nil {
 		return nil, err
@@ -113,4 +124,67 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 	m.ActionGroup = group.ID().ToStringOutput()
 	m.Workbook = wb.ID().ToStringOutput()
 	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{"actionGroupId": m.ActionGroup, "workbookId": m.Workbook})
+}
+
+// ConsumerAlert is a Prometheus alert rule on the consumer's metrics.
+type ConsumerAlert struct {
+	Name, Description string
+	// PromQL with {{namespace}} where the consumer's namespace goes.
+	PromQL string
+	// For is how long the expression must hold (ISO 8601).
+	For      string
+	Severity int
+}
+
+// ConsumerAlerts are what storage metrics cannot say on Azure: that a message
+// was dead-lettered (the poison queue is not a metric dimension), within a minute
+// or two, and that writes keep failing.
+var ConsumerAlerts = []ConsumerAlert{
+	{"dead-lettered", "The consumer moved messages to the poison queue.",
+		`sum(increase(edw_consumer_messages_poisoned_total{namespace="{{namespace}}"}[5m])) > 0`, "PT0M", 2},
+	{"failing", "The consumer's writes have been failing for ten minutes.",
+		`sum(rate(edw_consumer_messages_failed_total{namespace="{{namespace}}"}[5m])) > 0`, "PT10M", 3},
+}
+
+// prometheusRuleGroup is Microsoft.AlertsManagement/prometheusRuleGroups,
+// registered by token like the Azure Monitor workspace (the SDK module is not
+// served where edw is built).
+type prometheusRuleGroup struct {
+	pulumi.CustomResourceState
+}
+
+const prometheusRuleGroupType = "azure-native:alertsmanagement:PrometheusRuleGroup"
+
+func newConsumerAlerts(ctx *pulumi.Context, name string, args MonitoringArgs, actionGroup pulumi.StringOutput, parent pulumi.Resource) error {
+	rules := pulumi.Array{}
+	for _, a := range ConsumerAlerts {
+		rules = append(rules, pulumi.Map{
+			"alert":       pulumi.String("edw-" + a.Name),
+			"expression":  pulumi.String(strings.ReplaceAll(a.PromQL, "{{namespace}}", args.Namespace)),
+			"for":         pulumi.String(a.For),
+			"severity":    pulumi.Int(a.Severity),
+			"enabled":     pulumi.Bool(true),
+			"annotations": pulumi.StringMap{"description": pulumi.String(a.Description)},
+			"actions":     pulumi.Array{pulumi.Map{"actionGroupId": actionGroup}},
+			"resolveConfiguration": pulumi.Map{
+				"autoResolved": pulumi.Bool(true), "timeToResolve": pulumi.String("PT10M"),
+			},
+		})
+	}
+	group := &prometheusRuleGroup{}
+	if err := ctx.RegisterResource(prometheusRuleGroupType, name+"-consumer-alerts", pulumi.Map{
+		"resourceGroupName": args.ResourceGroupName,
+		"ruleGroupName":     pulumi.String(args.Name + "-consumer"),
+		"location":          pulumi.String(args.Location),
+		"description":       pulumi.String("Alerts on the edw consumer's Prometheus metrics"),
+		"clusterName":       pulumi.String(args.Name),
+		"scopes":            pulumi.StringArray{args.PrometheusWorkspaceID},
+		"interval":          pulumi.String("PT1M"),
+		"enabled":           pulumi.Bool(true),
+		"rules":             rules,
+		"tags":              args.Tags,
+	}, group, pulumi.Parent(parent)); err != nil {
+		return fmt.Errorf("prometheus rule group %s: %w", name, err)
+	}
+	return nil
 }

@@ -102,9 +102,9 @@ func workbookJSON(accountID, promWorkspace, namespace string) (string, error) {
 // newWorkbook creates the stack's Azure Monitor workbook, shown under the
 // storage account's Workbooks and in Azure Monitor's gallery.
 func newWorkbook(ctx *pulumi.Context, name string, args MonitoringArgs, parent pulumi.Resource) (*insights.Workbook, error) {
-	promWorkspace := args.PrometheusWorkspaceID
-	if promWorkspace == nil {
-		promWorkspace = pulumi.String("")
+	var promWorkspace pulumi.StringInput = pulumi.String("")
+	if args.Prometheus {
+		promWorkspace = args.PrometheusWorkspaceID
 	}
 	data := pulumi.All(args.AccountID, promWorkspace).ApplyT(func(ids []any) (string, error) {
 		return workbookJSON(ids[0].(string), ids[1].(string), args.Namespace)

@@ -125,6 +125,43 @@ func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 	_, taint := od[0].Input("nodeTaints")
 	assert.False(t, taint, "the on-demand pool is untainted")
 	assert.Equal(t, "Standard_D2ps_v5", od[0].Str(t, "vmSize"), "arm64 pools use Ampere sizes")
+	assert.Equal(t, "spot", spot.Str(t, `nodeLabels.edw\.dev/capacity`))
+	assert.Equal(t, "on-demand", od[0].Str(t, `nodeLabels.edw\.dev/capacity`))
+	price, _ := spot.Plain("spotMaxPrice")
+	assert.Equal(t, -1.0, price, "spot up to the on-demand price, never evicted for price")
+	for _, p := range []*pulumitest.Resource{spot, od[0]} {
+		n, _ := p.Plain("maxCount")
+		assert.Equal(t, 2.0, n, "8 vCPU over two pools of 2-vCPU nodes: 2 nodes each")
+	}
+	_, monitored := cluster.Input("azureMonitorProfile")
+	assert.False(t, monitored, "no managed Prometheus unless asked")
+	_, addons := cluster.Input("addonProfiles")
+	assert.False(t, addons, "no Container Insights unless asked")
+}
+
+// TestClusterRunsTheMonitoringAddOnsItIsGiven: managed Prometheus's metrics
+// profile and Container Insights' agent, writing with its managed identity to
+// the workspace given.
+func TestClusterRunsTheMonitoringAddOnsItIsGiven(t *testing.T) {
+	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+		_, err := NewCluster(ctx, "c", ClusterArgs{
+			ResourceGroupName: pulumi.String("rg"), Name: "c", KubernetesVersion: "1.33", SystemNodeSize: "Standard_D2s_v5",
+			SystemNodeCount: 1, Provisioning: ProvisioningAuto, CapacityTypes: []string{"spot"}, Architectures: []string{"amd64"},
+			NodeCPULimit: 8, ManagedPrometheus: true, LogWorkspaceID: pulumi.String("/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w"),
+		})
+		return err
+	}, pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
+		func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			return resource.NewPropertyMapFromMap(map[string]any{"kubeconfigs": []any{map[string]any{"name": "u", "value": base64.StdEncoding.EncodeToString(
+				[]byte("users:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, x]\n"))}}}), nil
+		}))
+	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
+	enabled, _ := cluster.Plain("azureMonitorProfile.metrics.enabled")
+	assert.Equal(t, true, enabled)
+	assert.Equal(t, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w",
+		cluster.Str(t, "addonProfiles.omsagent.config.logAnalyticsWorkspaceResourceID"))
+	assert.Equal(t, "true", cluster.Str(t, "addonProfiles.omsagent.config.useAADAuth"))
+	assert.Empty(t, g.ByType("azure-native:containerservice/v20240902preview:AgentPool"), "NAP makes no pools of ours")
 }
 
 func TestAzureCLILoginRewritesOnlyTheKubeloginUser(t *testing.T) {
@@ -163,4 +200,13 @@ users:
 
 	_, err = AzureCLILogin("apiVersion: v1\nusers:\n- name: admin\n  user:\n    token: abc\n")
 	assert.ErrorContains(t, err, "no kubelogin exec user", "a kubeconfig without Entra ID login is refused, not passed on")
+
+	user := func(args string) string {
+		return "users:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: " + args + "\n"
+	}
+	out, err = AzureCLILogin(user("[--server-id, first, get-token]"))
+	require.NoError(t, err, "the flag may come first")
+	assert.Contains(t, out, "first")
+	_, err = AzureCLILogin(user("[get-token, --server-id]"))
+	assert.ErrorContains(t, err, "no --server-id", "a flag with no value is no server id")
 }

@@ -18,7 +18,7 @@ func AzureCLILogin(kubeconfig string) (string, error) {
 		return "", fmt.Errorf("parse kubeconfig: %w", err)
 	}
 	users, _ := doc["users"].([]any)
-	rewritten := 0
+	rewritten := false
 	for _, u := range users {
 		user, _ := u.(map[string]any)["user"].(map[string]any)
 		exec, _ := user["exec"].(map[string]any)
@@ -31,9 +31,9 @@ func AzureCLILogin(kubeconfig string) (string, error) {
 			return "", errors.New("kubeconfig: kubelogin user has no --server-id")
 		}
 		exec["args"] = []any{"get-token", "--login", "azurecli", "--server-id", serverID}
-		rewritten++
+		rewritten = true
 	}
-	if rewritten == 0 {
+	if !rewritten {
 		return "", errors.New("kubeconfig: no kubelogin exec user; is the cluster's Entra ID integration on?")
 	}
 	out, err := yaml.Marshal(doc)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,9 +101,15 @@ func TestPulumiYAMLDefaultsMatchCode(t *testing.T) {
 	proj, err := workspace.LoadProject(filepath.Join(projectRoot, "Pulumi.yaml"))
 	require.NoError(t, err, "Pulumi.yaml must pass the CLI's own project schema")
 	require.Equal(t, "edw", string(proj.Name))
-	for _, stack := range []string{"aws", "azure"} {
+	// A kubernetes stack file holds only edw:cloud; its queue and table come
+	// from the user, as they would in Pulumi.<stack>.yaml.
+	existing := with(with(awsWithSecret, flatten(prebuilt)...), "edw:cloud", "kubernetes")
+	for _, stack := range []string{"aws", "azure", "kubernetes"} {
 		t.Run(stack, func(t *testing.T) {
 			explicit := stackFile(t, stack)
+			if stack == "kubernetes" {
+				explicit = existing
+			}
 			injected := with(explicit)
 			for key, decl := range proj.Config {
 				full := key
@@ -366,4 +373,28 @@ func TestPulumiYAMLRequiresOnlyCloud(t *testing.T) {
 		}
 		assert.NotNil(t, decl.Default, "Pulumi.yaml declares %s without a default: the CLI would require it of every stack", key)
 	}
+}
+
+// TestLimitsAreInclusive: a value at either end of a key's allowed range is
+// accepted and one past it is not; a tag value of exactly 256 characters is a
+// valid tag; equal min and max replicas pin the consumer count.
+func TestLimitsAreInclusive(t *testing.T) {
+	awsBase := map[string]string{"edw:cloud": "aws", "aws:region": "us-west-2"}
+	for _, v := range []string{"60", "1209600"} {
+		cfg, err := parse("x", with(awsBase, "edw:alertOldestMessageSeconds", v))
+		require.NoError(t, err, v)
+		assert.Equal(t, v, strconv.Itoa(cfg.Monitoring.OldestMessageSeconds))
+	}
+	for _, v := range []string{"59", "1209601"} {
+		_, err := parse("x", with(awsBase, "edw:alertOldestMessageSeconds", v))
+		assert.Error(t, err, v)
+	}
+	cfg, err := parse("x", with(awsBase, "edw:tags", `{"team":"`+strings.Repeat("a", 256)+`"}`))
+	require.NoError(t, err)
+	assert.Len(t, cfg.Tags["team"], 256)
+	_, err = parse("x", with(awsBase, "edw:tags", `{"team":"`+strings.Repeat("a", 257)+`"}`))
+	assert.Error(t, err)
+	cfg, err = parse("x", with(awsBase, "edw:consumerMinReplicas", "3", "edw:consumerMaxReplicas", "3"))
+	require.NoError(t, err)
+	assert.Equal(t, 3, cfg.Consumer.MaxReplicas)
 }

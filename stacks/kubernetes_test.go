@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -140,4 +142,55 @@ func TestKubernetesStackConfigErrors(t *testing.T) {
 	g, err := pulumitest.RunErr(Run, pulumitest.Stack("k"), pulumitest.Config(with(aws, "edw:queueUrl", "work")))
 	require.Error(t, err)
 	assert.Empty(t, g.Resources, "a bad key registers nothing")
+}
+
+// TestKubernetesStackFollowsItsConfig: the provider takes kubernetes:kubeconfig
+// and kubernetes:context as given, edw:clusterReaders are bound as groups, the
+// outputs name the backend's queue, and without prebuilt images ko pushes to
+// edw:registry.
+func TestKubernetesStackFollowsItsConfig(t *testing.T) {
+	g, out := runStack(t, "kubernetes", with(with(awsWithSecret, flatten(prebuilt)...),
+		"kubernetes:kubeconfig", "apiVersion: v1\nkind: Config\n", "kubernetes:context", "lab", "edw:clusterReaders", `["ci-readers"]`))
+	provider := g.OnlyOfType(t, "pulumi:providers:kubernetes")
+	assert.Equal(t, "apiVersion: v1\nkind: Config\n", provider.Str(t, "kubeconfig"))
+	assert.Equal(t, "lab", provider.Str(t, "context"))
+	subjects, _ := g.OnlyOfType(t, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding").Plain("subjects")
+	assert.Equal(t, []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "ci-readers"}}, subjects)
+	assert.Equal(t, sqsURL, out["queueUrl"])
+	assert.Equal(t, sqsURL+"-dlq", out["dlqUrl"])
+	assert.Equal(t, "results", out["tableName"])
+	assert.NotContains(t, out, "queueName")
+
+	plain, _ := runStack(t, "kubernetes", with(awsWithSecret, flatten(prebuilt)...))
+	p := plain.OnlyOfType(t, "pulumi:providers:kubernetes")
+	for _, key := range []string{"kubeconfig", "context"} {
+		_, set := p.Input(key)
+		assert.False(t, set, "no %s unless given: the ambient kubeconfig applies", key)
+	}
+	assert.Empty(t, plain.ByType("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"), "no readers, no binding")
+
+	azure := map[string]string{"edw:queueBackend": "azure", "edw:storageAccount": "edwstore", "edw:queueName": "work", "edw:tableName": "results",
+		"edw:consumerIdentity": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c41", "edw:producerIdentity": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c42",
+		"edw:kedaIdentity": "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c43"}
+	_, out = runStack(t, "kubernetes", with(with(azure, flatten(prebuilt)...)))
+	assert.Equal(t, "work", out["queueName"])
+	assert.Equal(t, "work-poison", out["poisonQueueName"], "the poison queue defaults to <queueName>-poison")
+	assert.NotContains(t, out, "queueUrl")
+	_, out = runStack(t, "kubernetes", with(with(azure, flatten(prebuilt)...), "edw:poisonQueueName", "work-dead"))
+	assert.Equal(t, "work-dead", out["poisonQueueName"])
+
+	t.Chdir("..") // ko builds from the project directory, next to workload/
+	built, _ := runStack(t, "kubernetes", with(awsWithSecret, "edw:registry", "registry.example/edw"),
+		pulumitest.FakeResource("command:local:Command", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			out := a.Inputs.Copy()
+			out["stdout"] = resource.NewStringProperty(a.Inputs["environment"].ObjectValue()["KO_DOCKER_REPO"].StringValue() + "@sha256:" + strings.Repeat("e", 64))
+			return a.Name, out, nil
+		}))
+	repos := map[string]bool{}
+	for _, c := range built.ByType("command:local:Command") {
+		repos[c.Str(t, "environment.KO_DOCKER_REPO")] = true
+	}
+	assert.Equal(t, map[string]bool{"registry.example/edw/edw-consumer": true, "registry.example/edw/edw-producer": true}, repos)
+	assert.True(t, strings.HasPrefix(built.OnlyOfType(t, "kubernetes:apps/v1:Deployment").Str(t, "spec.template.spec.containers.0.image"),
+		"registry.example/edw/edw-consumer@sha256:"))
 }

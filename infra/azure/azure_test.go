@@ -92,8 +92,10 @@ func TestStorageRetainsOnlyWhenAsked(t *testing.T) {
 }
 
 func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
+	var c *Cluster
 	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
-		_, err := NewCluster(ctx, "c", ClusterArgs{
+		var err error
+		c, err = NewCluster(ctx, "c", ClusterArgs{
 			ResourceGroupName: pulumi.String("rg"), Name: "c", KubernetesVersion: "1.33", SystemNodeSize: "Standard_D2s_v5",
 			SystemNodeCount: 1, Provisioning: ProvisioningClusterAutoscaler,
 			CapacityTypes: []string{"on-demand", "spot"}, Architectures: []string{"arm64"}, NodeCPULimit: 8,
@@ -108,6 +110,8 @@ func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 				map[string]any{"name": "clusterUser", "value": base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --login, devicecode]\n"))},
 			}}), nil
 		}))
+	require.NotNil(t, c, "NewCluster returns the cluster once its pools are added")
+	assert.NotNil(t, c.Resource)
 	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
 	disabled, _ := cluster.Plain("disableLocalAccounts")
 	assert.Equal(t, true, disabled, "no local admin account: every identity goes through Entra ID and Azure RBAC")

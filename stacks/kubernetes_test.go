@@ -194,3 +194,25 @@ func TestKubernetesStackFollowsItsConfig(t *testing.T) {
 	assert.True(t, strings.HasPrefix(built.OnlyOfType(t, "kubernetes:apps/v1:Deployment").Str(t, "spec.template.spec.containers.0.image"),
 		"registry.example/edw/edw-consumer@sha256:"))
 }
+
+// TestKubernetesStackWithIRSAOnAWS: on an existing EKS cluster, each service
+// account carries its own role and KEDA authenticates as the operator's.
+func TestKubernetesStackWithIRSAOnAWS(t *testing.T) {
+	role := func(n string) string { return "arn:aws:iam::123456789012:role/edw-" + n }
+	g := runKubernetes(t, map[string]string{
+		"edw:queueBackend": "aws", "edw:queueUrl": sqsURL, "edw:dlqUrl": sqsURL + "-dlq", "edw:tableName": "results", "edw:awsRegion": "us-east-1",
+		"edw:consumerIdentity": role("consumer"), "edw:producerIdentity": role("producer"), "edw:kedaIdentity": role("keda"), "edw:producer": "true",
+	})
+	sas := map[string]string{}
+	for _, sa := range g.ByType("kubernetes:core/v1:ServiceAccount") {
+		sas[sa.Str(t, "metadata.name")] = sa.Str(t, `metadata.annotations.eks\.amazonaws\.com/role-arn`)
+		_, labels := sa.Input(`metadata.labels.azure\.workload\.identity/use`)
+		assert.False(t, labels)
+	}
+	assert.Equal(t, map[string]string{"edw-consumer": role("consumer"), "edw-producer": role("producer")}, sas)
+	assert.Equal(t, role("keda"), releaseOfChart(t, g, "keda").Str(t, `values.serviceAccount.operator.annotations.eks\.amazonaws\.com/role-arn`))
+	auth := g.OnlyOfType(t, "kubernetes:keda.sh/v1alpha1:TriggerAuthentication")
+	assert.Equal(t, "aws", auth.Str(t, "spec.podIdentity.provider"))
+	_, secret := g.OnlyOfType(t, "kubernetes:apps/v1:Deployment").Input("spec.template.spec.containers.0.envFrom")
+	assert.False(t, secret, "pod identity: no Secret")
+}

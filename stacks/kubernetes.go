@@ -47,9 +47,8 @@ func deployKubernetes(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	target := existingTarget(e)
 	target.Provider = k8s
 	target.Images = kube.Images{Producer: built.Producer, Consumer: built.Consumer}
-	if len(cfg.ClusterReaders) > 0 {
-		target.Readers = kube.Readers{Groups: cfg.ClusterReaders}
-	}
+	// No readers is an empty kube.Readers: nothing is granted.
+	target.Readers = kube.Readers{Groups: cfg.ClusterReaders}
 	wa := workloadArgs(cfg, target)
 	wa.InstallKeda = e.InstallKeda
 	wa.ExistingNamespace = !e.CreateNamespace

@@ -3,7 +3,6 @@ package kube_test
 import (
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,25 +11,12 @@ import (
 	"github.com/edw-dev/edw/internal/pulumitest"
 )
 
-// deployWith runs the workload with the aws-shaped target after change edits
-// the target and the args; it returns the graph and the workload NewWorkload returned.
-func deployWith(t *testing.T, change func(*kube.WorkloadArgs)) (*pulumitest.Graph, *kube.Workload) {
+// deployAWS installs the workload for the aws-shaped target after change edits
+// the args, and returns the graph and the workload NewWorkload returned.
+func deployAWS(t *testing.T, change func(*kube.WorkloadArgs)) (*pulumitest.Graph, *kube.Workload) {
 	t.Helper()
 	var w *kube.Workload
-	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
-		provider, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String("{}")})
-		if err != nil {
-			return err
-		}
-		ng := &nodeGroup{}
-		if err := ctx.RegisterResource(nodeGroupType, "system", pulumi.Map{}, ng); err != nil {
-			return err
-		}
-		args := kube.WorkloadArgs{Target: awsTarget(provider, ng), InstallKeda: true, KedaChartVersion: "2.21.0", Consumer: settings()}
-		change(&args)
-		w, err = kube.NewWorkload(ctx, "workload", args)
-		return err
-	})
+	g := pulumitest.Run(t, deployWith(awsTarget, func(a *kube.WorkloadArgs, _ pulumi.Resource) { change(a) }, &w))
 	return g, w
 }
 
@@ -46,7 +32,7 @@ const (
 // (PodMonitors and the cloud's kinds included) and writes nothing, and each
 // Helm release namespace gets a Role for its release Secrets.
 func TestReadersGetReadOnlyAccessToWhatTheStackManages(t *testing.T) {
-	g, w := deployWith(t, func(a *kube.WorkloadArgs) {
+	g, w := deployAWS(t, func(a *kube.WorkloadArgs) {
 		a.Target.Readers = kube.Readers{Groups: []string{"edw:readers"}, Users: []string{"ci-bot"},
 			Kinds: []kube.Kind{{Group: "karpenter.sh", Resource: "nodepools"}}, ReleaseNamespaces: []string{"karpenter"}}
 		a.PodMonitors = []kube.PodMonitor{{APIVersion: kube.PodMonitorAPI}}
@@ -83,41 +69,36 @@ func TestReadersGetReadOnlyAccessToWhatTheStackManages(t *testing.T) {
 	assert.Len(t, g.ByType(roleBindingType), 2)
 
 	for _, readers := range []kube.Readers{{Users: []string{"ci-bot"}}, {Groups: []string{"edw:readers"}}} {
-		g, _ := deployWith(t, func(a *kube.WorkloadArgs) { a.Target.Readers = readers })
+		g, _ := deployAWS(t, func(a *kube.WorkloadArgs) { a.Target.Readers = readers })
 		assert.Len(t, g.ByType(bindingType), 1, "readers %v get access", readers)
 	}
-	none, _ := deployWith(t, func(*kube.WorkloadArgs) {})
+	none, _ := deployAWS(t, func(*kube.WorkloadArgs) {})
 	assert.Empty(t, none.ByType(clusterRoleType), "no readers, no role")
 }
 
 // TestIncompleteTargetsNameWhatIsMissing: each half-built target fails before
-// anything is registered, saying what it lacks.
+// anything is registered, saying which workload and what it lacks.
 func TestIncompleteTargetsNameWhatIsMissing(t *testing.T) {
-	for want, change := range map[string]func(*kube.Target){
-		"target has no Kubernetes provider":         func(t *kube.Target) { t.Provider = nil },
-		`target cloud "gcp": want aws or azure`:     func(t *kube.Target) { t.Cloud = "gcp" },
-		"target trigger needs a type":               func(t *kube.Target) { t.Trigger.Type = "" },
-		"target trigger needs a pod identity":       func(t *kube.Target) { t.Trigger.PodIdentity = "" },
-		"target credentials Secret needs the":       func(t *kube.Target) { t.CredentialsSecret = "creds" },
-		"target needs consumer and producer images": func(t *kube.Target) { t.Images.Producer = nil },
+	for _, c := range []struct {
+		want   string
+		change func(*kube.Target)
+	}{
+		{"target has no Kubernetes provider", func(t *kube.Target) { t.Provider = nil }},
+		{`target cloud "gcp": want aws or azure`, func(t *kube.Target) { t.Cloud = "gcp" }},
+		{"target trigger needs a type", func(t *kube.Target) { t.Trigger.Type = "" }},
+		{"target trigger needs a pod identity", func(t *kube.Target) { t.Trigger.PodIdentity = "" }},
+		{"target credentials Secret needs the", func(t *kube.Target) { t.CredentialsSecret = "creds" }},
+		{"target needs consumer and producer images", func(t *kube.Target) { t.Images.Consumer = nil }},
+		{"target needs consumer and producer images", func(t *kube.Target) { t.Images.Producer = nil }},
 	} {
-		g, err := pulumitest.RunErr(func(ctx *pulumi.Context) error {
-			provider, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{Kubeconfig: pulumi.String("{}")})
-			if err != nil {
-				return err
-			}
-			target := awsTarget(provider, nil)
-			change(&target)
-			_, err = kube.NewWorkload(ctx, "workload", kube.WorkloadArgs{Target: target, Consumer: settings()})
-			return err
-		})
-		if assert.Error(t, err, want) {
-			assert.Contains(t, err.Error(), want)
+		g, err := pulumitest.RunErr(deployWith(awsTarget, func(a *kube.WorkloadArgs, _ pulumi.Resource) { c.change(&a.Target) }, nil))
+		if assert.Error(t, err, c.want) {
+			assert.Contains(t, err.Error(), "workload workload: "+c.want)
 		}
-		assert.Empty(t, g.ByType("edw:kube:Workload"), want)
+		assert.Empty(t, g.ByType("edw:kube:Workload"), c.want)
 	}
 	// Either cloud and a Secret with its parameters are whole targets.
-	_, w := deployWith(t, func(a *kube.WorkloadArgs) {
+	_, w := deployAWS(t, func(a *kube.WorkloadArgs) {
 		a.Target.Cloud = "azure"
 		a.Target.Trigger.PodIdentity = ""
 		a.Target.CredentialsSecret = "creds"
@@ -129,7 +110,7 @@ func TestIncompleteTargetsNameWhatIsMissing(t *testing.T) {
 // TestCredentialsSecretIsLoadedAsEnvironment: with a credentials Secret the
 // pods load it whole and KEDA reads its keys; without one, neither happens.
 func TestCredentialsSecretIsLoadedAsEnvironment(t *testing.T) {
-	g, _ := deployWith(t, func(a *kube.WorkloadArgs) {
+	g, _ := deployAWS(t, func(a *kube.WorkloadArgs) {
 		a.Target.Trigger.PodIdentity = ""
 		a.Target.CredentialsSecret = "edw-creds"
 		a.Target.Trigger.SecretParams = map[string]string{"awsAccessKeyID": "AWS_ACCESS_KEY_ID", "awsSecretAccessKey": "AWS_SECRET_ACCESS_KEY"}
@@ -144,7 +125,7 @@ func TestCredentialsSecretIsLoadedAsEnvironment(t *testing.T) {
 		map[string]any{"parameter": "awsSecretAccessKey", "name": "edw-creds", "key": "AWS_SECRET_ACCESS_KEY"},
 	}, refs, "sorted, so previews are stable")
 
-	plain, _ := deployWith(t, func(*kube.WorkloadArgs) {})
+	plain, _ := deployAWS(t, func(*kube.WorkloadArgs) {})
 	_, has := plain.OnlyOfType(t, deploymentType).Input("spec.template.spec.containers.0.envFrom")
 	assert.False(t, has, "pod identity: no Secret loaded")
 }
@@ -152,7 +133,7 @@ func TestCredentialsSecretIsLoadedAsEnvironment(t *testing.T) {
 // TestTolerationsCarryTheirValueOnlyWhenTheyHaveOne: an Equal toleration keeps
 // its value, an Exists one has none, in the pod spec and in KEDA's Helm values.
 func TestTolerationsCarryTheirValueOnlyWhenTheyHaveOne(t *testing.T) {
-	g, _ := deployWith(t, func(a *kube.WorkloadArgs) {
+	g, _ := deployAWS(t, func(a *kube.WorkloadArgs) {
 		tols := []kube.Toleration{
 			{Key: "dedicated", Operator: "Equal", Value: "edw", Effect: "NoSchedule"},
 			{Key: "CriticalAddonsOnly", Operator: "Exists", Effect: "NoSchedule"},

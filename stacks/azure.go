@@ -120,7 +120,8 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	telemetry := &azure.ClusterTelemetry{PrometheusWorkspaceID: pulumi.String("").ToStringOutput()}
+	var telemetry *azure.ClusterTelemetry
+	var promWorkspace pulumi.StringInput // set when managed Prometheus has the consumer's metrics
 	if cfg.Monitoring.ManagedPrometheus || cfg.Monitoring.ContainerInsights {
 		telemetry, err = azure.NewClusterTelemetry(ctx, "edw", azure.ClusterTelemetryArgs{
 			ResourceGroupName: rg.Name, Location: cfg.Region, ClusterName: cfg.ClusterName,
@@ -130,6 +131,9 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		if err != nil {
 			return nil, err
 		}
+		if cfg.Monitoring.ManagedPrometheus {
+			promWorkspace = telemetry.PrometheusWorkspaceID
+		}
 	}
 
 	var monitoring *azure.Monitoring
@@ -137,8 +141,8 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		monitoring, err = azure.NewMonitoring(ctx, "edw", azure.MonitoringArgs{
 			ResourceGroupName: rg.Name, AccountID: store.Account.ID().ToStringOutput(), Name: cfg.ClusterName,
 			BacklogMessages: cfg.Monitoring.BacklogMessages, AlertEmails: cfg.Monitoring.AlertEmails, Tags: tags,
-			Prometheus: cfg.Monitoring.ManagedPrometheus, PrometheusWorkspaceID: telemetry.PrometheusWorkspaceID,
-			Namespace: kube.ConsumerServiceAccount.Namespace, Location: cfg.Region,
+			PrometheusWorkspaceID: promWorkspace,
+			Namespace:             kube.ConsumerServiceAccount.Namespace, Location: cfg.Region,
 		}, withAzure)
 		if err != nil {
 			return nil, err
@@ -241,8 +245,8 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		out["alertActionGroupId"] = monitoring.ActionGroup
 		out["workbookId"] = monitoring.Workbook
 	}
-	if cfg.Monitoring.ManagedPrometheus {
-		out["prometheusWorkspaceId"] = telemetry.PrometheusWorkspaceID
+	if promWorkspace != nil {
+		out["prometheusWorkspaceId"] = promWorkspace
 	}
 	return out, nil
 }

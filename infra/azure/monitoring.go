@@ -27,11 +27,10 @@ type MonitoringArgs struct {
 	// BacklogMessages is the alert's limit for messages in the account's queues.
 	BacklogMessages int
 	AlertEmails     []string
-	// Prometheus says managed Prometheus scrapes the consumer into the Azure
-	// Monitor workspace PrometheusWorkspaceID: the workbook charts the
-	// consumer's metrics and a rule group alerts on them. Namespace is the
-	// consumer's namespace; Location and ClusterName place and scope the rules.
-	Prometheus            bool
+	// PrometheusWorkspaceID, when set, is the Azure Monitor workspace managed
+	// Prometheus scrapes the consumer into: the workbook charts the consumer's
+	// metrics and a rule group alerts on them. Namespace is the consumer's
+	// namespace; Location places the rules.
 	PrometheusWorkspaceID pulumi.StringInput
 	Namespace             string
 	Location              string
@@ -112,7 +111,7 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 		}}); err != nil {
 		return nil, err
 	}
-	if args.Prometheus {
+	if args.PrometheusWorkspaceID != nil {
 		if err := newConsumerAlerts(ctx, name, args, group.ID().ToStringOutput(), m); err != nil {
 			return nil, err
 		}
@@ -124,6 +123,11 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 	m.ActionGroup = group.ID().ToStringOutput()
 	m.Workbook = wb.ID().ToStringOutput()
 	return m, ctx.RegisterResourceOutputs(m, pulumi.Map{"actionGroupId": m.ActionGroup, "workbookId": m.Workbook})
+}
+
+// inNamespace fills the consumer's namespace into a PromQL template.
+func inNamespace(promql, namespace string) string {
+	return strings.ReplaceAll(promql, "{{namespace}}", namespace)
 }
 
 // ConsumerAlert is a Prometheus alert rule on the consumer's metrics.
@@ -160,7 +164,7 @@ func newConsumerAlerts(ctx *pulumi.Context, name string, args MonitoringArgs, ac
 	for _, a := range ConsumerAlerts {
 		rules = append(rules, pulumi.Map{
 			"alert":       pulumi.String("edw-" + a.Name),
-			"expression":  pulumi.String(strings.ReplaceAll(a.PromQL, "{{namespace}}", args.Namespace)),
+			"expression":  pulumi.String(inNamespace(a.PromQL, args.Namespace)),
 			"for":         pulumi.String(a.For),
 			"severity":    pulumi.Int(a.Severity),
 			"enabled":     pulumi.Bool(true),

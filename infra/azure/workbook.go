@@ -3,7 +3,6 @@ package azure
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
@@ -77,7 +76,7 @@ func workbookJSON(accountID, promWorkspace, namespace string) (string, error) {
 		for i, q := range ConsumerQueries {
 			query, err := json.Marshal(map[string]string{
 				"version": "PrometheusQueryProvider/1.0", "type": "query_range",
-				"queryText": strings.ReplaceAll(q.PromQL, "{{namespace}}", namespace),
+				"queryText": inNamespace(q.PromQL, namespace),
 			})
 			if err != nil {
 				return "", err
@@ -103,7 +102,7 @@ func workbookJSON(accountID, promWorkspace, namespace string) (string, error) {
 // storage account's Workbooks and in Azure Monitor's gallery.
 func newWorkbook(ctx *pulumi.Context, name string, args MonitoringArgs, parent pulumi.Resource) (*insights.Workbook, error) {
 	var promWorkspace pulumi.StringInput = pulumi.String("")
-	if args.Prometheus {
+	if args.PrometheusWorkspaceID != nil {
 		promWorkspace = args.PrometheusWorkspaceID
 	}
 	data := pulumi.All(args.AccountID, promWorkspace).ApplyT(func(ids []any) (string, error) {

@@ -91,6 +91,27 @@ func clip(s string, n int) string {
 	return s
 }
 
+// collect creates a data collection rule and associates it with the cluster:
+// the agent on the cluster collects what the rule says once the association
+// exists.
+func collect(ctx *pulumi.Context, name string, clusterID pulumi.StringInput, association, description string,
+	rule *insights.DataCollectionRuleArgs, opts ...pulumi.ResourceOption) (*insights.DataCollectionRuleAssociation, error) {
+	r, err := insights.NewDataCollectionRule(ctx, name, rule, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("data collection rule %s: %w", name, err)
+	}
+	a, err := insights.NewDataCollectionRuleAssociation(ctx, name, &insights.DataCollectionRuleAssociationArgs{
+		ResourceUri:          clusterID,
+		AssociationName:      pulumi.String(association),
+		DataCollectionRuleId: r.ID(),
+		Description:          pulumi.String(description),
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("data collection rule association %s: %w", name, err)
+	}
+	return a, nil
+}
+
 // monitorWorkspace is Microsoft.Monitor/accounts. The azure-native SDK's
 // monitor module is not served where edw is built, so the resource is
 // registered by its token with the same provider plugin as every other
@@ -126,7 +147,7 @@ func NewClusterTelemetry(ctx *pulumi.Context, name string, args ClusterTelemetry
 		}
 		endpoint, err := insights.NewDataCollectionEndpoint(ctx, name+"-prometheus", &insights.DataCollectionEndpointArgs{
 			ResourceGroupName:          args.ResourceGroupName,
-			DataCollectionEndpointName: pulumi.String(clip("MSProm-"+args.Location+"-"+args.ClusterName, 44)),
+			DataCollectionEndpointName: pulumi.String(clip(prometheusRuleName(args.Location, args.ClusterName), 44)),
 			Location:                   pulumi.String(args.Location),
 			Kind:                       pulumi.String("Linux"),
 			Tags:                       args.Tags,
@@ -135,39 +156,31 @@ func NewClusterTelemetry(ctx *pulumi.Context, name string, args ClusterTelemetry
 			return nil, fmt.Errorf("prometheus data collection endpoint %s: %w", name, err)
 		}
 		const stream, destination = "Microsoft-PrometheusMetrics", "MonitoringAccount1"
-		rule, err := insights.NewDataCollectionRule(ctx, name+"-prometheus", &insights.DataCollectionRuleArgs{
-			ResourceGroupName:        args.ResourceGroupName,
-			DataCollectionRuleName:   pulumi.String(prometheusRuleName(args.Location, args.ClusterName)),
-			Location:                 pulumi.String(args.Location),
-			Kind:                     pulumi.String("Linux"),
-			Description:              pulumi.String("Managed Prometheus for edw cluster " + args.ClusterName),
-			DataCollectionEndpointId: endpoint.ID(),
-			DataSources: &insights.DataCollectionRuleDataSourcesArgs{
-				PrometheusForwarder: insights.PrometheusForwarderDataSourceArray{insights.PrometheusForwarderDataSourceArgs{
-					Name: pulumi.String("PrometheusDataSource"), Streams: pulumi.ToStringArray([]string{stream}),
+		assoc, err := collect(ctx, name+"-prometheus", args.ClusterID, prometheusRuleName(args.Location, args.ClusterName),
+			"Sends the cluster's Prometheus metrics to its Azure Monitor workspace.", &insights.DataCollectionRuleArgs{
+				ResourceGroupName:        args.ResourceGroupName,
+				DataCollectionRuleName:   pulumi.String(prometheusRuleName(args.Location, args.ClusterName)),
+				Location:                 pulumi.String(args.Location),
+				Kind:                     pulumi.String("Linux"),
+				Description:              pulumi.String("Managed Prometheus for edw cluster " + args.ClusterName),
+				DataCollectionEndpointId: endpoint.ID(),
+				DataSources: &insights.DataCollectionRuleDataSourcesArgs{
+					PrometheusForwarder: insights.PrometheusForwarderDataSourceArray{insights.PrometheusForwarderDataSourceArgs{
+						Name: pulumi.String("PrometheusDataSource"), Streams: pulumi.ToStringArray([]string{stream}),
+					}},
+				},
+				Destinations: &insights.DataCollectionRuleDestinationsArgs{
+					MonitoringAccounts: insights.MonitoringAccountDestinationArray{insights.MonitoringAccountDestinationArgs{
+						Name: pulumi.String(destination), AccountResourceId: ws.ID(),
+					}},
+				},
+				DataFlows: insights.DataFlowArray{insights.DataFlowArgs{
+					Streams: pulumi.ToStringArray([]string{stream}), Destinations: pulumi.ToStringArray([]string{destination}),
 				}},
-			},
-			Destinations: &insights.DataCollectionRuleDestinationsArgs{
-				MonitoringAccounts: insights.MonitoringAccountDestinationArray{insights.MonitoringAccountDestinationArgs{
-					Name: pulumi.String(destination), AccountResourceId: ws.ID(),
-				}},
-			},
-			DataFlows: insights.DataFlowArray{insights.DataFlowArgs{
-				Streams: pulumi.ToStringArray([]string{stream}), Destinations: pulumi.ToStringArray([]string{destination}),
-			}},
-			Tags: args.Tags,
-		}, child)
+				Tags: args.Tags,
+			}, child)
 		if err != nil {
-			return nil, fmt.Errorf("prometheus data collection rule %s: %w", name, err)
-		}
-		assoc, err := insights.NewDataCollectionRuleAssociation(ctx, name+"-prometheus", &insights.DataCollectionRuleAssociationArgs{
-			ResourceUri:          args.ClusterID,
-			AssociationName:      pulumi.String(prometheusRuleName(args.Location, args.ClusterName)),
-			DataCollectionRuleId: rule.ID(),
-			Description:          pulumi.String("Sends the cluster's Prometheus metrics to its Azure Monitor workspace."),
-		}, child)
-		if err != nil {
-			return nil, fmt.Errorf("prometheus data collection rule association %s: %w", name, err)
+			return nil, err
 		}
 		t.Prometheus = []pulumi.Resource{assoc}
 		t.PrometheusWorkspaceID = ws.ID().ToStringOutput()
@@ -175,42 +188,34 @@ func NewClusterTelemetry(ctx *pulumi.Context, name string, args ClusterTelemetry
 	if args.LogWorkspaceID != nil {
 		const destination = "ciworkspace"
 		streams := pulumi.ToStringArray([]string{"Microsoft-ContainerInsights-Group-Default"})
-		rule, err := insights.NewDataCollectionRule(ctx, name+"-insights", &insights.DataCollectionRuleArgs{
-			ResourceGroupName:      args.ResourceGroupName,
-			DataCollectionRuleName: pulumi.String(insightsRuleName(args.Location, args.ClusterName)),
-			Location:               pulumi.String(args.Location),
-			Kind:                   pulumi.String("Linux"),
-			Description:            pulumi.String("Container Insights for edw cluster " + args.ClusterName),
-			DataSources: &insights.DataCollectionRuleDataSourcesArgs{
-				Extensions: insights.ExtensionDataSourceArray{insights.ExtensionDataSourceArgs{
-					Name: pulumi.String("ContainerInsightsExtension"), ExtensionName: pulumi.String("ContainerInsights"),
-					Streams: streams,
-					ExtensionSettings: pulumi.Map{"dataCollectionSettings": pulumi.Map{
-						"interval": pulumi.String("1m"), "namespaceFilteringMode": pulumi.String("Off"),
-						"enableContainerLogV2": pulumi.Bool(true),
+		if _, err := collect(ctx, name+"-insights", args.ClusterID, "ContainerInsightsExtension",
+			"Sends the cluster's container logs and inventory to its Log Analytics workspace.", &insights.DataCollectionRuleArgs{
+				ResourceGroupName:      args.ResourceGroupName,
+				DataCollectionRuleName: pulumi.String(insightsRuleName(args.Location, args.ClusterName)),
+				Location:               pulumi.String(args.Location),
+				Kind:                   pulumi.String("Linux"),
+				Description:            pulumi.String("Container Insights for edw cluster " + args.ClusterName),
+				DataSources: &insights.DataCollectionRuleDataSourcesArgs{
+					Extensions: insights.ExtensionDataSourceArray{insights.ExtensionDataSourceArgs{
+						Name: pulumi.String("ContainerInsightsExtension"), ExtensionName: pulumi.String("ContainerInsights"),
+						Streams: streams,
+						ExtensionSettings: pulumi.Map{"dataCollectionSettings": pulumi.Map{
+							"interval": pulumi.String("1m"), "namespaceFilteringMode": pulumi.String("Off"),
+							"enableContainerLogV2": pulumi.Bool(true),
+						}},
 					}},
+				},
+				Destinations: &insights.DataCollectionRuleDestinationsArgs{
+					LogAnalytics: insights.LogAnalyticsDestinationArray{insights.LogAnalyticsDestinationArgs{
+						Name: pulumi.String(destination), WorkspaceResourceId: args.LogWorkspaceID,
+					}},
+				},
+				DataFlows: insights.DataFlowArray{insights.DataFlowArgs{
+					Streams: streams, Destinations: pulumi.ToStringArray([]string{destination}),
 				}},
-			},
-			Destinations: &insights.DataCollectionRuleDestinationsArgs{
-				LogAnalytics: insights.LogAnalyticsDestinationArray{insights.LogAnalyticsDestinationArgs{
-					Name: pulumi.String(destination), WorkspaceResourceId: args.LogWorkspaceID,
-				}},
-			},
-			DataFlows: insights.DataFlowArray{insights.DataFlowArgs{
-				Streams: streams, Destinations: pulumi.ToStringArray([]string{destination}),
-			}},
-			Tags: args.Tags,
-		}, child)
-		if err != nil {
-			return nil, fmt.Errorf("container insights data collection rule %s: %w", name, err)
-		}
-		if _, err := insights.NewDataCollectionRuleAssociation(ctx, name+"-insights", &insights.DataCollectionRuleAssociationArgs{
-			ResourceUri:          args.ClusterID,
-			AssociationName:      pulumi.String("ContainerInsightsExtension"),
-			DataCollectionRuleId: rule.ID(),
-			Description:          pulumi.String("Sends the cluster's container logs and inventory to its Log Analytics workspace."),
-		}, child); err != nil {
-			return nil, fmt.Errorf("container insights data collection rule association %s: %w", name, err)
+				Tags: args.Tags,
+			}, child); err != nil {
+			return nil, err
 		}
 	}
 	return t, ctx.RegisterResourceOutputs(t, pulumi.Map{"prometheusWorkspaceId": t.PrometheusWorkspaceID})

@@ -2,8 +2,10 @@ package stacks
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
 
@@ -42,4 +44,15 @@ func flatten(m map[string]string) []string {
 		kv = append(kv, k, v)
 	}
 	return kv
+}
+
+// koPushes stands in for ko: each build "pushes" to its KO_DOCKER_REPO and
+// prints the reference by digest, as ko does.
+func koPushes() pulumitest.Option {
+	return pulumitest.FakeResource("command:local:Command", func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+		out := a.Inputs.Copy()
+		repo := a.Inputs["environment"].ObjectValue()["KO_DOCKER_REPO"].StringValue()
+		out["stdout"] = resource.NewStringProperty(repo + "@sha256:" + strings.Repeat("e", 64))
+		return a.Name, out, nil
+	})
 }

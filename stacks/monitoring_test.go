@@ -168,7 +168,7 @@ func TestAzureWorkbookChartsTheStacksStorageAndConsumer(t *testing.T) {
 				var q struct{ QueryText string }
 				require.NoError(t, json.Unmarshal([]byte(it.Content["query"].(string)), &q))
 				assert.Contains(t, q.QueryText, `namespace="`+kube.ConsumerServiceAccount.Namespace+`"`)
-				names := regexp.MustCompile(`edw_[a-z_]+`).FindAllString(q.QueryText, -1)
+				names := metricNameRE.FindAllString(q.QueryText, -1)
 				require.NotEmpty(t, names, q.QueryText)
 				for _, n := range names {
 					assert.True(t, dashboardMetrics[n], "the workbook queries %s, which the Grafana dashboard (and so the consumer) does not have", n)
@@ -184,12 +184,15 @@ func TestAzureWorkbookChartsTheStacksStorageAndConsumer(t *testing.T) {
 	}
 }
 
+// metricNameRE finds the consumer's metric names in a query or a dashboard.
+var metricNameRE = regexp.MustCompile(`edw_[a-z_]+`)
+
 // grafanaMetrics are the metric names dashboards/edw-consumer.json queries.
 func grafanaMetrics(t *testing.T) map[string]bool {
 	raw, err := os.ReadFile(filepath.Join(projectRoot, "dashboards", "edw-consumer.json"))
 	require.NoError(t, err)
 	names := map[string]bool{}
-	for _, n := range regexp.MustCompile(`edw_[a-z_]+`).FindAllString(string(raw), -1) {
+	for _, n := range metricNameRE.FindAllString(string(raw), -1) {
 		names[n] = true
 	}
 	require.NotEmpty(t, names)
@@ -286,7 +289,7 @@ func TestAzureConsumerAlertsReadThisStacksPrometheus(t *testing.T) {
 		alerts[rule["alert"].(string)] = true
 		expr := rule["expression"].(string)
 		assert.Contains(t, expr, `namespace="`+kube.ConsumerServiceAccount.Namespace+`"`)
-		for _, n := range regexp.MustCompile(`edw_[a-z_]+`).FindAllString(expr, -1) {
+		for _, n := range metricNameRE.FindAllString(expr, -1) {
 			assert.True(t, exported[n], "%s reads %s, which the consumer does not export", rule["alert"], n)
 		}
 		assert.Equal(t, []any{map[string]any{"actionGroupId": group}}, rule["actions"], "%s notifies the stack's action group", rule["alert"])

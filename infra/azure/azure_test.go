@@ -91,6 +91,20 @@ func TestStorageRetainsOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+// userCredentials answers the cluster's user-credentials invoke as AKS does for
+// an Entra ID cluster: an exec kubeconfig whose user logs in with kubelogin.
+func userCredentials() pulumitest.Option {
+	return pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
+		func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			if a.Args["format"].StringValue() != "exec" {
+				return nil, errors.New("only the exec format signs in through Entra ID")
+			}
+			return resource.NewPropertyMapFromMap(map[string]any{"kubeconfigs": []any{
+				map[string]any{"name": "clusterUser", "value": base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --login, devicecode]\n"))},
+			}}), nil
+		})
+}
+
 func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 	var c *Cluster
 	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
@@ -101,15 +115,7 @@ func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 			CapacityTypes: []string{"on-demand", "spot"}, Architectures: []string{"arm64"}, NodeCPULimit: 8,
 		})
 		return err
-	}, pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
-		func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
-			if a.Args["format"].StringValue() != "exec" {
-				return nil, errors.New("only the exec format signs in through Entra ID")
-			}
-			return resource.NewPropertyMapFromMap(map[string]any{"kubeconfigs": []any{
-				map[string]any{"name": "clusterUser", "value": base64.StdEncoding.EncodeToString([]byte("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630, --login, devicecode]\n"))},
-			}}), nil
-		}))
+	}, userCredentials())
 	require.NotNil(t, c, "NewCluster returns the cluster once its pools are added")
 	assert.NotNil(t, c.Resource)
 	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
@@ -154,11 +160,7 @@ func TestClusterRunsTheMonitoringAddOnsItIsGiven(t *testing.T) {
 			NodeCPULimit: 8, ManagedPrometheus: true, LogWorkspaceID: pulumi.String("/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w"),
 		})
 		return err
-	}, pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
-		func(pulumi.MockCallArgs) (resource.PropertyMap, error) {
-			return resource.NewPropertyMapFromMap(map[string]any{"kubeconfigs": []any{map[string]any{"name": "u", "value": base64.StdEncoding.EncodeToString(
-				[]byte("users:\n- name: u\n  user:\n    exec:\n      command: kubelogin\n      args: [get-token, --server-id, x]\n"))}}}), nil
-		}))
+	}, userCredentials())
 	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
 	enabled, _ := cluster.Plain("azureMonitorProfile.metrics.enabled")
 	assert.Equal(t, true, enabled)

@@ -161,7 +161,7 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 			t.Fatalf("preview of a new stack: want only creates, got %v", res.ChangeSummary)
 		}
 		t.Logf("preview: %v", res.ChangeSummary)
-		if objs := stackObjects(ctx, t, s, cs); len(objs) != 0 {
+		if objs := stackObjects(ctx, t, s); len(objs) != 0 {
 			t.Fatalf("preview created objects on the API server: %v", objs)
 		}
 	})
@@ -286,7 +286,7 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 		// Pods go with their ReplicaSet (garbage collector) once the kubelet has
 		// stopped them.
 		deadline := time.Now().Add(time.Minute)
-		for objs := stackObjects(ctx, t, s, cs); len(objs) != 0; objs = stackObjects(ctx, t, s, cs) {
+		for objs := stackObjects(ctx, t, s); len(objs) != 0; objs = stackObjects(ctx, t, s) {
 			if time.Now().After(deadline) {
 				t.Errorf("objects left in namespace %s a minute after destroy: %v", namespace, objs)
 				break
@@ -519,52 +519,12 @@ func get(ctx context.Context, t *testing.T, s *site, o *unstructured.Unstructure
 
 // stackObjects lists what a kubernetes stack, and KEDA and the controllers on
 // its behalf, could have put in its namespace, besides the test's Secret.
-func stackObjects(ctx context.Context, t *testing.T, s *site, cs kubernetes.Interface) []string {
+func stackObjects(ctx context.Context, t *testing.T, s *site) []string {
 	t.Helper()
 	var out []string
-	deps, err := cs.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range deps.Items {
-		out = append(out, "Deployment/"+d.Name)
-	}
-	sas, err := cs.CoreV1().ServiceAccounts(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sa := range sas.Items {
-		out = append(out, "ServiceAccount/"+sa.Name)
-	}
-	rss, err := cs.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rss.Items {
-		out = append(out, "ReplicaSet/"+r.Name)
-	}
-	pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range pods.Items {
-		out = append(out, "Pod/"+p.Name)
-	}
-	hpas, err := cs.AutoscalingV2().HorizontalPodAutoscalers(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range hpas.Items {
-		out = append(out, "HorizontalPodAutoscaler/"+h.Name)
-	}
-	jobs, err := cs.BatchV1().Jobs(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, j := range jobs.Items {
-		out = append(out, "Job/"+j.Name)
-	}
 	for _, kind := range []struct{ apiVersion, kind string }{
+		{"apps/v1", "Deployment"}, {"v1", "ServiceAccount"}, {"apps/v1", "ReplicaSet"}, {"v1", "Pod"},
+		{"autoscaling/v2", "HorizontalPodAutoscaler"}, {"batch/v1", "Job"},
 		{"keda.sh/v1alpha1", "ScaledObject"}, {"keda.sh/v1alpha1", "TriggerAuthentication"}, {"monitoring.coreos.com/v1", "PodMonitor"},
 	} {
 		o := &unstructured.Unstructured{}

@@ -8,8 +8,12 @@ SHELL := /bin/bash
 # test-infra keeps the objects it renders here for the cluster lab.
 RENDER_DIR := $(CURDIR)/.build/render
 
+# Every step clears the user's cloud, Kubernetes and Pulumi variables first
+# (scripts/testenv.sh) and lists the tests it skipped; make test ends with the
+# whole list, and with CI=true a skipped test fails the run.
 test: lint test-infra test-workload
 	EDW_RENDER_DIR=$(RENDER_DIR) bash scripts/test-cluster.sh
+	@source scripts/testenv.sh && testenv_skips "make test" .build/skipped/{infra,workload,cluster}.txt
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
@@ -18,14 +22,18 @@ lint:
 	cd tools/kubevalidate && $(GO) vet ./...
 	cd workload && $(GO) vet ./...
 	cd lab && $(GO) vet ./...
+	cd tools/testreport && $(GO) vet ./...
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+	@# The test scripts forget the user's cloud settings, whatever the shell holds.
+	@left=$$(env KUBECONFIG=/nonexistent AWS_PROFILE=edw-none AWS_REGION=sa-east-1 AZURE_TENANT_ID=x ARM_CLIENT_ID=x \
+	  PULUMI_BACKEND_URL=file:///nonexistent bash -c 'source scripts/testenv.sh && testenv_clean && env' | \
+	  grep -E '^(KUBECONFIG|AWS_|AZURE_|ARM_|PULUMI_)' || true); \
+	if [ -n "$$left" ]; then echo "scripts/testenv.sh left the user's variables set: $$left"; exit 1; fi
 
 # The infra tests render every Kubernetes object they record; tools/kubevalidate
 # then decodes each one strictly into the Kubernetes, KEDA and Karpenter Go types.
 test-infra:
-	set -euo pipefail; render=$(RENDER_DIR); rm -rf "$$render"; mkdir -p "$$render"; \
-	EDW_RENDER_DIR=$$render $(GO) test -count=1 ./...; \
-	cd tools/kubevalidate && EDW_RENDER_DIR=$$render $(GO) test -count=1 ./...
+	EDW_RENDER_DIR=$(RENDER_DIR) bash scripts/test-infra.sh
 
 # Starts moto, fauxqs, dynalite and Azurite on random loopback ports, runs the
 # workload module's unit and integration tests against them, stops them.

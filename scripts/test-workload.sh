@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs the workload module's tests against real emulators: moto (SQS, DynamoDB,
 # STS), fauxqs + dynalite (fast SQS and DynamoDB) and Azurite (queues and tables),
-# each on 127.0.0.1 with a random free port, all stopped on exit.
+# each on 127.0.0.1 with a random free port, all stopped on exit. Ends with the
+# tests it skipped (CI=true: none may be).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=testenv.sh
+source "$root/scripts/testenv.sh"
+testenv_clean # before the emulators export their own AWS_* settings
+skips="$(testenv_skiplist workload)"
 # shellcheck source=../tools/emulators/emulators.sh
 source "$root/tools/emulators/emulators.sh"
 trap emu_stop EXIT
@@ -18,7 +23,7 @@ export EDW_TEST_EMULATOR_DIR="$root/tools/emulators"
 cd "$root/workload"
 go vet ./...
 # The emulators are shared, so packages run one at a time.
-go test -p 1 -count=1 -timeout 20m "$@" ./...
+testenv_gotest "$skips" -p 1 -count=1 -timeout 20m "$@" ./...
 # A short bounded fuzz of the message parser, from its seed corpus (which alone
 # reaches every branch of Parse); EDW_FUZZTIME=0 skips it; so do extra args.
 if [ $# -eq 0 ] && [ "${EDW_FUZZTIME:-20s}" != 0 ]; then
@@ -32,3 +37,4 @@ if [ $# -eq 0 ] && [ "${EDW_BENCH:-1}" = 1 ]; then
   emu_fresh fauxqs dynalite
   go test -count=1 -timeout 10m -run '^$' -bench . -benchtime 1x ./integration/
 fi
+testenv_skips "workload tests" "$skips"

@@ -36,7 +36,7 @@ func TestEveryKeyReachesTheResourceThatUsesIt(t *testing.T) {
 		{"aws", "edw:consumerMaxReplicas", "40", []where{{so, "", "spec.maxReplicaCount", "40"}}},
 		{"aws", "edw:messagesPerPod", "20", []where{{so, "", "spec.triggers.0.metadata.queueLength", "20"}}},
 		{"aws", "edw:activationQueueLength", "3", []where{{so, "", "spec.triggers.0.metadata.activationQueueLength", "3"}}},
-		{"aws", "edw:pollingIntervalSeconds", "5", []where{{so, "", "spec.pollingInterval", "5"}}},
+		{"aws", "edw:pollingIntervalSeconds", "7", []where{{so, "", "spec.pollingInterval", "7"}}},
 		{"aws", "edw:cooldownSeconds", "30", []where{{so, "", "spec.cooldownPeriod", "30"}}},
 		{"aws", "edw:consumerCpu", "1", []where{{dep, "", ctnr + "resources.requests.cpu", "1"}}},
 		{"aws", "edw:consumerMemory", "1Gi", []where{{dep, "", ctnr + "resources.requests.memory", "1Gi"}, {dep, "", ctnr + "resources.limits.memory", "1Gi"}}},
@@ -63,25 +63,45 @@ func TestEveryKeyReachesTheResourceThatUsesIt(t *testing.T) {
 		{"azure", "edw:containerInsights", "true", []where{{azCluster, "", "addonProfiles.omsagent.enabled", "true"}}},
 		{"azure", "edw:alertEmails", `["ops@example.com"]`, []where{{azActionGroup, "", "emailReceivers.0.emailAddress", "ops@example.com"}}},
 	}
+	run := func(t *testing.T, cloud string, extra map[string]string) *pulumitest.Graph {
+		extra["edw:producer"] = "true"
+		if cloud == "aws" {
+			g, _ := runAWS(t, extra)
+			return g
+		}
+		g, _ := runAzure(t, extra)
+		return g
+	}
+	// The stacks as shipped: a case whose value the defaults already produce
+	// could pass with the key ignored (pollingIntervalSeconds 5 in the default 15).
+	defaults := map[string]*pulumitest.Graph{"aws": run(t, "aws", map[string]string{}), "azure": run(t, "azure", map[string]string{})}
+	at := func(g *pulumitest.Graph, w where) (string, bool) {
+		rs := g.ByType(w.typ)
+		if w.name != "" {
+			rs = g.Named(w.typ, w.name)
+		}
+		if len(rs) != 1 {
+			return "", false
+		}
+		got, ok := rs[0].Plain(w.path)
+		return fmt.Sprint(got), ok
+	}
 	for _, c := range cases {
 		t.Run(c.cloud+" "+c.key, func(t *testing.T) {
-			extra := map[string]string{c.key: c.value, "edw:producer": "true"}
-			var g *pulumitest.Graph
-			if c.cloud == "aws" {
-				g, _ = runAWS(t, extra)
-			} else {
-				g, _ = runAzure(t, extra)
-			}
+			g := run(t, c.cloud, map[string]string{c.key: c.value})
 			for _, w := range c.at {
-				var r *pulumitest.Resource
-				if w.name == "" {
-					r = g.OnlyOfType(t, w.typ)
-				} else {
-					r = g.One(t, w.typ, w.name)
+				got, ok := at(g, w)
+				if !assert.True(t, ok, "%s has no single %s with %s", c.key, w.typ, w.path) {
+					continue
 				}
-				got, ok := r.Plain(w.path)
-				if assert.True(t, ok, "%s has no %s", r, w.path) {
-					assert.Contains(t, fmt.Sprint(got), w.want, "%s → %s %s", c.key, r, w.path)
+				if w.want == c.value && !strings.ContainsAny(got, "[{\"") {
+					// A scalar input is the value itself, not a value containing it.
+					assert.Equal(t, w.want, got, "%s → %s %s", c.key, w.typ, w.path)
+				} else {
+					assert.Contains(t, got, w.want, "%s → %s %s", c.key, w.typ, w.path)
+				}
+				if def, ok := at(defaults[c.cloud], w); ok {
+					assert.NotContains(t, def, w.want, "%s: the defaults already give %s %s = %s; pick a value they do not", c.key, w.typ, w.path, def)
 				}
 			}
 		})

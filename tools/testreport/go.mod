@@ -1,0 +1,3 @@
+module github.com/edw-dev/edw/tools/testreport
+
+go 1.26.3

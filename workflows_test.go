@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -88,19 +89,43 @@ func TestNoWorkflowDeploys(t *testing.T) {
 	}
 }
 
+// TestTestWorkflowRunsTheREADMETestCommand: .ci/run runs the README's one test
+// command, and the GitHub workflow runs, across its parallel jobs, every target
+// that command runs (the Makefile's test prerequisites and test-cluster), each a
+// target the README names; the lab's binaries are cached by what builds them.
 func TestTestWorkflowRunsTheREADMETestCommand(t *testing.T) {
-	w, _ := readWorkflow(t, "test.yml")
+	w, raw := readWorkflow(t, "test.yml")
 	readme, err := os.ReadFile("README.md")
 	require.NoError(t, err)
 	ci, err := os.ReadFile(filepath.Join(".ci", "run"))
 	require.NoError(t, err)
+	makefile, err := os.ReadFile("Makefile")
+	require.NoError(t, err)
 	assert.Contains(t, string(readme), "```sh\nmake test\n```")
 	assert.Contains(t, string(ci), "\nmake test\n")
-	var runs []string
-	for _, s := range w.Jobs["test"].Steps {
-		runs = append(runs, s.Run)
+
+	// What make test runs: its prerequisites, and test-cluster's script.
+	prereqs := regexp.MustCompile(`(?m)^test:(.*)$`).FindStringSubmatch(string(makefile))
+	require.NotNil(t, prereqs, "the Makefile has a test target")
+	want := append(strings.Fields(prereqs[1]), "test-cluster")
+	target := regexp.MustCompile(`\bmake ([a-z-]+)`)
+	ran := map[string]bool{}
+	for name, job := range w.Jobs {
+		for _, s := range job.Steps {
+			for _, m := range target.FindAllStringSubmatch(s.Run, -1) {
+				ran[m[1]] = true
+				assert.Contains(t, string(readme), "make "+m[1], "job %s runs make %s, which the README does not name", name, m[1])
+			}
+		}
 	}
-	assert.Contains(t, runs, "make test")
+	for _, tgt := range want {
+		assert.True(t, ran[tgt], "make test runs %s; no job of test.yml does", tgt)
+	}
+	assert.Greater(t, len(w.Jobs), 1, "the work is split into parallel jobs")
+	for _, f := range []string{"scripts/test-cluster.sh", "scripts/build-engine.sh", "lab/build/*/go.mod"} {
+		assert.Contains(t, raw, f, "the lab's binary cache is keyed by %s", f)
+	}
+	assert.Contains(t, raw, "~/.cache/edw-lab")
 	assert.Contains(t, w.On, "push")
 	assert.Contains(t, w.On, "pull_request")
 }

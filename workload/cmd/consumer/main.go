@@ -18,6 +18,7 @@ import (
 
 	"github.com/edw-dev/edw/workload/internal/backend"
 	"github.com/edw-dev/edw/workload/internal/telemetry"
+	"github.com/edw-dev/edw/workload/internal/version"
 	"github.com/edw-dev/edw/workload/internal/worker"
 )
 
@@ -30,6 +31,10 @@ func main() {
 
 // run returns the exit code: 0 done, 1 failed, 2 bad flags or environment.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.String("consumer"))
+		return 0
+	}
 	cfg, err := parseFlags(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):

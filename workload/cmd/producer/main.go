@@ -18,6 +18,7 @@ import (
 
 	"github.com/edw-dev/edw/workload/internal/backend"
 	"github.com/edw-dev/edw/workload/internal/producer"
+	"github.com/edw-dev/edw/workload/internal/version"
 )
 
 func main() {
@@ -26,6 +27,10 @@ func main() {
 
 // run returns the exit code: 0 all sent, 1 a send failed, 2 bad flags or environment.
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if version.Requested(args) {
+		fmt.Fprintln(stdout, version.String("producer"))
+		return 0
+	}
 	cfg, err := parseFlags(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):

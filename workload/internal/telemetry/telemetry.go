@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/edw-dev/edw/workload/internal/version"
 )
 
 // Metrics are the consumer's counters and histograms, on their own registry.
@@ -76,6 +79,13 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
 		}),
 	}
+	// edw_build_info: which build each pod runs, 1 per pod (count by version
+	// shows a rollout's progress), as Prometheus' own *_build_info do.
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "edw", Name: "build_info",
+		Help: "Always 1; the labels name the consumer's build."}, []string{"version", "revision", "goversion"})
+	v, rev := version.Get()
+	build.WithLabelValues(v, rev, runtime.Version()).Set(1)
+	m.Registry.MustRegister(build)
 	m.Registry.MustRegister(m.Received, m.Processed, m.Duplicates, m.Conflicts, m.Poisoned, m.Permanent, m.Failed, m.FutureStamps,
 		m.InFlight, m.Processing, m.Latency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

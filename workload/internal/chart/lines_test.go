@@ -1,0 +1,87 @@
+package chart
+
+import (
+	"bytes"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestLinesAreTheData reads the drawn lines back: each panel's polyline has one
+// point per sample, x grows with the sample's time and y with its value, both
+// linearly (what a plot of the data is), in the panel order the chart names.
+// Series that are not linear images of each other make a swapped, shifted or
+// rescaled line fail.
+func TestLinesAreTheData(t *testing.T) {
+	run := Run{Title: "lines", Processed: 11, Rows: 11, Samples: []Sample{
+		{Seconds: 1, Backlog: 9, Replicas: 1, Throughput: 2, P95: 0.5},
+		{Seconds: 2, Backlog: 4, Replicas: 2, Throughput: 5, P95: 0.25},
+		{Seconds: 3, Backlog: 0, Replicas: 2, Throughput: 1, P95: 1},
+		{Seconds: 5, Backlog: 0, Replicas: 3, Throughput: 0, P95: 0},
+		{Seconds: 6, Backlog: 2, Replicas: 0, Throughput: 3, P95: 0.75},
+	}}
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, run))
+	lines := regexp.MustCompile(`<polyline[^>]* points="([^"]*)"`).FindAllStringSubmatch(buf.String(), -1)
+	series := [][]float64{{}, {}, {}, {}}
+	var times []float64
+	for _, s := range run.Samples {
+		times = append(times, s.Seconds)
+		series[0] = append(series[0], float64(s.Backlog))
+		series[1] = append(series[1], float64(s.Replicas))
+		series[2] = append(series[2], s.Throughput)
+		series[3] = append(series[3], s.P95)
+	}
+	require.Len(t, lines, len(series), "one line per panel")
+	for i, l := range lines {
+		var xs, ys []float64
+		for _, p := range strings.Fields(l[1]) {
+			x, y, ok := strings.Cut(p, ",")
+			require.True(t, ok, "point %q", p)
+			xs = append(xs, parse(t, x))
+			ys = append(ys, parse(t, y))
+		}
+		require.Len(t, xs, len(times), "panel %d: one point per sample", i)
+		// SVG's y grows downwards: a larger value is drawn higher, so the slope is negative.
+		linear(t, "x against time", i, times, xs, +1)
+		linear(t, "y against value", i, series[i], ys, -1)
+	}
+}
+
+func parse(t *testing.T, s string) float64 {
+	t.Helper()
+	f, err := strconv.ParseFloat(s, 64)
+	require.NoError(t, err)
+	return f
+}
+
+// linear checks drawn[k] = a + b*data[k] for every k, b of the given sign, to
+// the 0.1 px the chart rounds to.
+func linear(t *testing.T, what string, panel int, data, drawn []float64, sign float64) {
+	t.Helper()
+	lo, hi := 0, 0
+	for k := range data {
+		if data[k] < data[lo] {
+			lo = k
+		}
+		if data[k] > data[hi] {
+			hi = k
+		}
+	}
+	require.NotEqual(t, data[lo], data[hi], "panel %d: test data must vary", panel)
+	b := (drawn[hi] - drawn[lo]) / (data[hi] - data[lo])
+	if b*sign <= 0 {
+		t.Errorf("panel %d %s: slope %.3f has the wrong sign (data %v drawn %v)", panel, what, b, data, drawn)
+		return
+	}
+	a := drawn[lo] - b*data[lo]
+	for k := range data {
+		if want := a + b*data[k]; math.Abs(drawn[k]-want) > 0.11 {
+			t.Errorf("panel %d %s: point %d drawn at %.1f, the data puts it at %.1f (data %v drawn %v)", panel, what, k, drawn[k], want, data, drawn)
+		}
+	}
+}

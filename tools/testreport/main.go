@@ -90,6 +90,8 @@ func report(in io.Reader, out io.Writer, verbose bool) ([]Skip, bool, error) {
 			failed = true
 		case "output":
 			switch {
+			case e.Test == "" && e.Output == "PASS\n" && !verbose:
+				// -json runs the binary verbosely; go test alone shows only "ok".
 			case e.Test == "":
 				fmt.Fprint(out, e.Output) // package lines: ok, FAIL, TestMain's own output
 			case progress(e.Output):

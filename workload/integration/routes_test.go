@@ -5,10 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,4 +387,68 @@ func TestProducerPublishesUnderIAMEnforcement(t *testing.T) {
 	assert.Contains(t, refused.stderr, denied, "without events:PutEvents the producer is denied")
 	assert.Contains(t, refused.stderr, "bus "+bus, "and the error names the bus")
 	assert.Equal(t, 5, sqsCount(t, sq, *q.QueueUrl), "nothing more arrived")
+}
+
+// TestAPublisherRetryIsOneRow makes the producer's own retry happen: a proxy in
+// front of moto forwards the first PutEvents (EventBridge accepts and delivers
+// it) and then answers 500, as a call whose answer was lost, so the SDK sends
+// the call again and every event arrives twice under two event ids with one
+// key. The route's consumer makes one row per key; the tap sees the second
+// write of each refused.
+func TestAPublisherRetryIsOneRow(t *testing.T) {
+	moto, ddb := need(t, "EDW_TEST_MOTO_ENDPOINT"), need(t, "EDW_TEST_DYNAMODB_ENDPOINT")
+	ctx := context.Background()
+	sq := sqsClient(moto)
+	eb := eventbridge.NewFromConfig(testAWS, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(moto) })
+	s := awsStack(t, moto, ddb, 30)
+	bus := unique("edw-bus-")
+	_, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: &bus})
+	require.NoError(t, err)
+	_, err = eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("work"), EventBusName: &bus,
+		EventPattern: aws.String(eventPattern(t, routeFilter{name: "work", types: []string{"edw.work"}}))})
+	require.NoError(t, err)
+	_, err = eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("work"), EventBusName: &bus,
+		Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(queueARN(t, sq, envValue(s.env, "EDW_QUEUE_URL")))}}})
+	require.NoError(t, err)
+
+	target, err := url.Parse(moto)
+	require.NoError(t, err)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var lost atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutEvents") && lost.CompareAndSwap(false, true) {
+			rp.ServeHTTP(httptest.NewRecorder(), r) // delivered, answer lost
+			http.Error(w, `{"__type":"InternalException","message":"answer lost"}`, http.StatusInternalServerError)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	env := []string{"EDW_CLOUD=aws", "EDW_EVENT_BUS_NAME=" + bus, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test", "AWS_ENDPOINT_URL_EVENTBRIDGE=" + proxy.URL}
+	r := runBinary(t, bin.producer, env, time.Minute, "--via=router", "--count=3", "--concurrency=1", "--quiet")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.True(t, lost.Load(), "the first call's answer was lost")
+
+	events := peek(t, sq, envValue(s.env, "EDW_QUEUE_URL"))
+	ids, keys := map[string]bool{}, map[string]int{}
+	for _, e := range events {
+		ids[e.ID] = true
+		keys[e.Key]++
+	}
+	require.Len(t, events, 6, "three events, each delivered twice")
+	assert.Len(t, ids, 6, "under six event ids")
+	assert.Len(t, keys, 3, "with three keys")
+
+	s.env = append(s.env, "EDW_ROUTE=work")
+	finish(t, consumer(t, s, "--exit-when-idle=3s", "--receivers=1"), 2*time.Minute)
+	rows := s.rows(t)
+	assert.Len(t, rows, 3, "one row per key")
+	for key := range keys {
+		assert.Equal(t, 1, rows["work:"+key])
+	}
+	assert.Empty(t, s.writes.problems(rows))
+	assert.Len(t, s.writes.all(), 6, "six writes, three refused as duplicates")
+	assert.Equal(t, 0, s.len(t))
 }

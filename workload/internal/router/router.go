@@ -44,7 +44,7 @@ func FromEnv(getenv func(string) string) Env {
 }
 
 // EnvHelp describes the router's environment, for the producer's --help.
-const EnvHelp = ` with --via router:
+const EnvHelp = ` with --via router (instead of the queue's variables):
   EDW_EVENT_BUS_NAME               aws: the EventBridge bus, name or ARN (required);
                                    AWS_ENDPOINT_URL_EVENTBRIDGE or AWS_ENDPOINT_URL
                                    point the SDK at an emulator

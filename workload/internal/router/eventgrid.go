@@ -45,7 +45,7 @@ type EventGridOptions struct {
 
 // NewEventGrid publishes to endpoint (the topic's https .../api/events) with
 // tokens from cred.
-func NewEventGrid(endpoint string, cred azcore.TokenCredential, source, typ string, o EventGridOptions) (*EventGrid, error) {
+func NewEventGrid(endpoint string, cred azcore.TokenCredential, source, typ string, o EventGridOptions) *EventGrid {
 	if o.Attempts < 1 {
 		o.Attempts = 3
 	}
@@ -59,7 +59,7 @@ func NewEventGrid(endpoint string, cred azcore.TokenCredential, source, typ stri
 	pl := runtime.NewPipeline("edw-producer", "v1", runtime.PipelineOptions{
 		PerRetry: []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{EventGridScope}, nil)},
 	}, opts)
-	return &EventGrid{endpoint: endpoint, source: source, typ: typ, pl: pl, attempts: o.Attempts, newID: newUUID, now: time.Now}, nil
+	return &EventGrid{endpoint: endpoint, source: source, typ: typ, pl: pl, attempts: o.Attempts, newID: newUUID, now: time.Now}
 }
 
 // Event Grid's limits: a publish request (a batch) of at most 1 MB. A batch of

@@ -96,7 +96,7 @@ func Open(ctx context.Context, e Env, source, typ string, attempts int, attemptT
 	if err != nil {
 		return nil, fmt.Errorf("azure credential: %w", err)
 	}
-	return NewEventGrid(e.EventGridEndpoint, cred, source, typ, EventGridOptions{Attempts: attempts, AttemptTimeout: attemptTimeout})
+	return NewEventGrid(e.EventGridEndpoint, cred, source, typ, EventGridOptions{Attempts: attempts, AttemptTimeout: attemptTimeout}), nil
 }
 
 // work is one body as the data of an event: the key in its metadata, the body

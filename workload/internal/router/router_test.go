@@ -98,8 +98,7 @@ func str(t *testing.T, raw json.RawMessage) string {
 func TestEventGridPublishesACloudEventsBatchWithABearerToken(t *testing.T) {
 	srv, reqs := topic(t, func(int) int { return http.StatusOK })
 	cred := &fakeCredential{}
-	g, err := NewEventGrid(srv.URL+"/api/events", cred, "edw.producer", "edw.work", EventGridOptions{Transport: srv.Client()})
-	require.NoError(t, err)
+	g := NewEventGrid(srv.URL+"/api/events", cred, "edw.producer", "edw.work", EventGridOptions{Transport: srv.Client()})
 	in := bodies(t, 3)
 	require.NoError(t, g.Send(context.Background(), in))
 
@@ -136,8 +135,7 @@ func TestEventGridPublishesACloudEventsBatchWithABearerToken(t *testing.T) {
 // written it to a storage queue (one event per message, base64).
 func TestAPublishedCloudEventDecodesToItsKeyAndWork(t *testing.T) {
 	srv, reqs := topic(t, func(int) int { return http.StatusOK })
-	g, err := NewEventGrid(srv.URL+"/api/events", &fakeCredential{}, "edw.producer", "edw.work", EventGridOptions{Transport: srv.Client()})
-	require.NoError(t, err)
+	g := NewEventGrid(srv.URL+"/api/events", &fakeCredential{}, "edw.producer", "edw.work", EventGridOptions{Transport: srv.Client()})
 	require.NoError(t, g.Send(context.Background(), bodies(t, 1)))
 	event, err := json.Marshal((*reqs)[0].events[0])
 	require.NoError(t, err)
@@ -158,8 +156,7 @@ func TestEventGridRetriesWithNewIDsAndTheSameKeys(t *testing.T) {
 		}
 		return http.StatusOK
 	})
-	g, err := NewEventGrid(srv.URL+"/api/events", &fakeCredential{}, "s", "t", EventGridOptions{Transport: srv.Client()})
-	require.NoError(t, err)
+	g := NewEventGrid(srv.URL+"/api/events", &fakeCredential{}, "s", "t", EventGridOptions{Transport: srv.Client()})
 	require.NoError(t, g.Send(context.Background(), bodies(t, 2)))
 	require.Len(t, *reqs, 2)
 	for i := range 2 {
@@ -169,9 +166,8 @@ func TestEventGridRetriesWithNewIDsAndTheSameKeys(t *testing.T) {
 	}
 
 	bad, badReqs := topic(t, func(int) int { return http.StatusBadRequest })
-	g, err = NewEventGrid(bad.URL+"/api/events", &fakeCredential{}, "s", "t", EventGridOptions{Transport: bad.Client()})
-	require.NoError(t, err)
-	err = g.Send(context.Background(), bodies(t, 2))
+	g = NewEventGrid(bad.URL+"/api/events", &fakeCredential{}, "s", "t", EventGridOptions{Transport: bad.Client()})
+	err := g.Send(context.Background(), bodies(t, 2))
 	var partial *PartialError
 	require.ErrorAs(t, err, &partial)
 	assert.Equal(t, 0, partial.Delivered())
@@ -182,8 +178,7 @@ func TestEventGridRetriesWithNewIDsAndTheSameKeys(t *testing.T) {
 // Bodies larger than a request splits into several requests of at most 1 MB.
 func TestEventGridSplitsRequestsAtOneMegabyte(t *testing.T) {
 	srv, reqs := topic(t, func(int) int { return http.StatusOK })
-	g, err := NewEventGrid(srv.URL+"/api/events", &fakeCredential{}, "s", "t", EventGridOptions{Transport: srv.Client()})
-	require.NoError(t, err)
+	g := NewEventGrid(srv.URL+"/api/events", &fakeCredential{}, "s", "t", EventGridOptions{Transport: srv.Client()})
 	var in [][]byte
 	for i := range 10 {
 		raw, err := message.Encode(message.Body{ID: fmt.Sprintf("big-%d", i), Msg: strings.Repeat("x", 200_000), SrcStamp: time.Now()})

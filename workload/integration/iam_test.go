@@ -153,7 +153,8 @@ func startMotoIAM(t *testing.T) *motoIAM {
 		}
 	})
 	m := &motoIAM{endpoint: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	eventually(t, 30*time.Second, "moto listens", func() bool {
+	// moto imports every service at start: tens of seconds on a loaded machine.
+	eventually(t, 90*time.Second, "moto listens", func() bool {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err == nil {
 			c.Close()

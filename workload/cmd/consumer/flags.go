@@ -22,6 +22,8 @@ type config struct {
 	drainTimeout time.Duration
 	wait         time.Duration
 	debug        bool
+	// route is EDW_ROUTE, from the environment.
+	route string
 }
 
 // Limits the flags are checked against.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +59,23 @@ func TestBadFlagsAndEnvironmentExit2(t *testing.T) {
 	stderr.Reset()
 	assert.Equal(t, 2, run(nil, func(string) string { return "" }, &bytes.Buffer{}, &stderr))
 	assert.Contains(t, stderr.String(), `EDW_CLOUD=""`)
+}
+
+// EDW_ROUTE prefixes every result id, so a value that is not a route's name
+// stops the consumer at start-up, named with its value, beside any other problem.
+func TestABadRouteExits2NamingIt(t *testing.T) {
+	env := map[string]string{"EDW_CLOUD": "aws", "EDW_QUEUE_URL": "http://127.0.0.1:1/000/q", "EDW_DLQ_URL": "http://127.0.0.1:1/000/d",
+		"EDW_TABLE_NAME": "t", "EDW_ROUTE": "Orders/A"}
+	var stderr bytes.Buffer
+	assert.Equal(t, 2, run([]string{"--metrics-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &stderr))
+	assert.Contains(t, stderr.String(), `EDW_ROUTE="Orders/A": want the route's name, a DNS label`)
+	for _, ok := range []string{"", "a", "orders-eu-1", strings.Repeat("r", 63)} {
+		assert.NoError(t, routeProblem(ok), ok)
+	}
+	for _, bad := range []string{"-a", "a-", "A", "a_b", "a:b", strings.Repeat("r", 64)} {
+		assert.Error(t, routeProblem(bad), bad)
+	}
+	var help bytes.Buffer
+	_, _ = parseFlags([]string{"--help"}, &help)
+	assert.Contains(t, help.String(), "EDW_ROUTE")
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -44,10 +45,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	env := backend.FromEnv(getenv)
-	if err := env.Validate(true); err != nil {
+	err = env.Validate(true)
+	if rerr := routeProblem(getenv("EDW_ROUTE")); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "consumer: %v\n(consumer --help lists the environment)\n", err)
 		return 2
 	}
+	cfg.route = getenv("EDW_ROUTE")
 	if err := consume(cfg, env, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "consumer:", err)
 		return 1
@@ -86,6 +92,7 @@ func consume(cfg config, env backend.Env, stdout, stderr io.Writer) error {
 		DrainTimeout:    cfg.drainTimeout,
 		ExitWhenIdle:    cfg.exitIdle,
 		ProcessedBy:     host,
+		Route:           cfg.route,
 	})
 	if err != nil {
 		return err
@@ -104,10 +111,22 @@ func consume(cfg config, env backend.Env, stdout, stderr io.Writer) error {
 	}
 	// The queue answered: ready now, not after the first long poll returns.
 	health.SetReady(true)
-	log.Info("consumer started", "cloud", env.Cloud, "metrics", addr.String(), "receivers", cfg.receivers, "maxReceiveCount", cfg.maxReceive)
+	log.Info("consumer started", "cloud", env.Cloud, "route", cfg.route, "metrics", addr.String(), "receivers", cfg.receivers, "maxReceiveCount", cfg.maxReceive)
 
 	err = w.Run(ctx)
 	// The totals, drain included, for whoever ran the consumer (the demo sums them).
 	_ = json.NewEncoder(stdout).Encode(metrics.Totals())
 	return err
+}
+
+// dnsLabel is a route's name as the stack allows it (edw:routes): it names the
+// route's Deployment, so it is a DNS label.
+var dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// routeProblem checks EDW_ROUTE, which prefixes every result id.
+func routeProblem(route string) error {
+	if route == "" || dnsLabel.MatchString(route) {
+		return nil
+	}
+	return fmt.Errorf("EDW_ROUTE=%q: want the route's name, a DNS label (1-63 lowercase letters, digits and '-', starting and ending with a letter or digit)", route)
 }

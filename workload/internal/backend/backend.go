@@ -92,7 +92,9 @@ func EnvHelp(needStore bool) string {
                                    one, requests go to the queue URL's host if it is not
                                    an AWS host, else to the regional endpoint
   AWS credentials                  the SDK's default chain (IRSA, AWS_ACCESS_KEY_ID, ...)
- azure:
+` + consumerOnly(`  EDW_ROUTE                        the route this consumer serves (optional): results
+                                   are stored as <route>:<key> with route, source and type
+`) + ` azure:
   EDW_QUEUE_NAME                   queue (required)
 ` + consumerOnly(`  EDW_POISON_QUEUE_NAME            poison queue (default <queue>-poison)
   EDW_TABLE_NAME                   table (required)

@@ -1,5 +1,6 @@
 // Package message is the one place that says what a good work message is: the
-// body the reference producers send ({"msg", "srcStamp"}) plus edw's "id".
+// body the reference producers send ({"msg", "srcStamp"}) plus edw's "id", and
+// (envelope.go) the router events that carry work to a route's queue.
 package message
 
 import (
@@ -46,35 +47,34 @@ func Parse(raw []byte, queueID string) (Body, error) {
 	if len(raw) > MaxBodyBytes {
 		return Body{}, fmt.Errorf("%w: body is %d bytes, more than %d", ErrInvalid, len(raw), MaxBodyBytes)
 	}
+	fields, err := decodeObject(raw)
+	if err != nil {
+		return Body{}, err
+	}
+	return parseFields(fields, queueID)
+}
+
+// decodeObject reads a body that must be exactly one JSON object.
+func decodeObject(raw []byte) (map[string]json.RawMessage, error) {
 	var fields map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return Body{}, fmt.Errorf("%w: body is not a JSON object %s", ErrInvalid, describeNonObject(raw, err))
+		return nil, fmt.Errorf("%w: body is not a JSON object %s", ErrInvalid, describeNonObject(raw, err))
 	}
 	if rest := bytes.TrimSpace(raw[dec.InputOffset():]); len(rest) > 0 {
-		return Body{}, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalid)
 	}
+	return fields, nil
+}
 
-	var (
-		b        Body
-		problems []string
-	)
-	if msg, problem := stringField(fields, "msg"); problem != "" {
-		problems = append(problems, problem)
-	} else {
-		b.Msg = msg
-	}
-	if stamp, problem := stringField(fields, "srcStamp"); problem != "" {
-		problems = append(problems, problem)
-	} else if t, err := time.ParseInLocation(StampLayout, stamp, time.UTC); err != nil {
-		problems = append(problems, fmt.Sprintf(`"srcStamp" %q is not UTC time as YYYY-MM-DD HH:MM:SS.ffffff`, stamp))
-	} else {
-		b.SrcStamp = t
-	}
+// parseFields is Parse after the body was read as an object.
+func parseFields(fields map[string]json.RawMessage, queueID string) (Body, error) {
+	var b Body
+	problems := content(fields, "", &b)
 	if _, present := fields["id"]; present && string(fields["id"]) != "null" {
 		id, problem := stringField(fields, "id")
 		if problem == "" {
-			problem = idProblem(id)
+			problem = idProblem(`"id"`, id)
 		}
 		if problem != "" {
 			problems = append(problems, problem)
@@ -91,29 +91,55 @@ func Parse(raw []byte, queueID string) (Body, error) {
 	return b, nil
 }
 
+// content reads the work's "msg" and "srcStamp" into b and names each problem;
+// prefix is the JSON path of the object holding them ("" at the top).
+func content(fields map[string]json.RawMessage, prefix string, b *Body) []string {
+	var problems []string
+	if msg, problem := stringAt(fields, "msg", prefix+"msg"); problem != "" {
+		problems = append(problems, problem)
+	} else {
+		b.Msg = msg
+	}
+	if stamp, problem := stringAt(fields, "srcStamp", prefix+"srcStamp"); problem != "" {
+		problems = append(problems, problem)
+	} else if t, err := time.ParseInLocation(StampLayout, stamp, time.UTC); err != nil {
+		problems = append(problems, fmt.Sprintf(`%q %q is not UTC time as YYYY-MM-DD HH:MM:SS.ffffff`, prefix+"srcStamp", stamp))
+	} else {
+		b.SrcStamp = t
+	}
+	return problems
+}
+
 // stringField reads a required string field, or says what is wrong with it.
 func stringField(fields map[string]json.RawMessage, name string) (string, string) {
+	return stringAt(fields, name, name)
+}
+
+// stringAt is stringField for a field the reason calls path (its JSON path
+// from the top of the message, as "detail.data.msg").
+func stringAt(fields map[string]json.RawMessage, name, path string) (string, string) {
 	raw, ok := fields[name]
 	if !ok || string(raw) == "null" {
-		return "", fmt.Sprintf("missing %q", name)
+		return "", fmt.Sprintf("missing %q", path)
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Sprintf("%q must be a string, not %s", name, jsonKind(raw))
+		return "", fmt.Sprintf("%q must be a string, not %s", path, jsonKind(raw))
 	}
 	return s, ""
 }
 
 // idProblem keeps ids usable as DynamoDB keys and Azure RowKeys, which forbid
-// / \ # ? and control characters.
-func idProblem(id string) string {
+// / \ # ? and control characters. field names where the id came from, quoted
+// as the JSON path the reader wrote.
+func idProblem(field, id string) string {
 	const allowed = `1 to 128 bytes, any characters but / \ # ? and control characters`
 	if id == "" || len(id) > MaxIDLength {
-		return fmt.Sprintf(`"id" is %d bytes; want %s`, len(id), allowed)
+		return fmt.Sprintf(`%s is %d bytes; want %s`, field, len(id), allowed)
 	}
 	for _, r := range id {
 		if r < 0x20 || (r >= 0x7f && r <= 0x9f) || r == '/' || r == '\\' || r == '#' || r == '?' {
-			return fmt.Sprintf(`"id" %q contains %q; want %s`, id, r, allowed)
+			return fmt.Sprintf(`%s %q contains %q; want %s`, field, id, r, allowed)
 		}
 	}
 	return ""

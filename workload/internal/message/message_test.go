@@ -1,6 +1,7 @@
 package message
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -89,10 +90,49 @@ func FuzzParseNeverPanics(f *testing.F) {
 		{`null`, "q"}, {``, "q"}, {`   `, "q"}, {`"s"`, "q"}, {`5`, "q"}, {`[1]`, "q"}, {`true`, "q"}, {`{"a":1`, "q"},
 		{`{"msg":"` + strings.Repeat("x", MaxBodyBytes) + `",` + stamp + `}`, "q"}, // oversize
 	}
+	// Router envelopes (envelope.go): each schema, its key paths and its
+	// malformed forms, plain and base64 as Event Grid writes them.
+	detail := `{"metadata":{"idempotency-key":"k"},"data":{"msg":"x",` + stamp + `}}`
+	for _, e := range []string{
+		`{"id":"e","source":"s","detail-type":"t","time":"2026-12-02T10:00:00Z","detail":` + detail + `}`,
+		`{"id":"e","source":"s","detail-type":"t","time":"2026-12-02T10:00:00Z","detail":{"a":1}}`,
+		`{"id":"e","source":"s","detail-type":"t","detail":"x"}`,
+		`{"id":"e","source":"s","detail-type":"t","time":"x","detail":{"metadata":5}}`,
+		`{"id":"e","source":"s","detail-type":"t","time":"2026-12-02T10:00:00Z","detail":{"metadata":{"idempotency-key":""},"data":[]}}`,
+		`{"id":"e","topic":"/t","eventType":"t","eventTime":"2017-06-26T18:41:00.9584103Z","data":{"make":"Ducati"}}`,
+		`{"id":"e","topic":"/t","eventType":"t","data":null}`,
+		`{"specversion":"1.0","id":"e","source":"s","type":"t","idempotencykey":"k","data":` + detail + `}`,
+		`{"specversion":"1.0","id":"e","source":"s","type":"t","idempotencykey":"j","data":` + detail + `}`,
+		`{"specversion":"1.0","id":"e","source":"s","type":"t","idempotencykey":7,"data_base64":"AA=="}`,
+		`{"specversion":"0.3","id":"e","source":"s","type":"t","time":"2026-12-02T10:00:00Z","data":"text"}`,
+	} {
+		seeds = append(seeds, struct{ body, qid string }{e, "q"},
+			struct{ body, qid string }{base64.StdEncoding.EncodeToString([]byte(e)), "q"})
+	}
 	for _, s := range seeds {
 		f.Add([]byte(s.body), s.qid)
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, qid string) {
+		// Decode: accepted with a key (the route prefixed), or invalid.
+		for _, route := range []string{"", "r"} {
+			w, err := Decode(raw, qid, route)
+			if err != nil {
+				if !errors.Is(err, ErrInvalid) {
+					t.Fatalf("decode error is not ErrInvalid: %v", err)
+				}
+				continue
+			}
+			want := w.Key
+			if route != "" {
+				want = route + ":" + w.Key
+			}
+			if w.Key == "" || w.ID != want || (w.Key != qid && len(w.ID) > MaxIDLength) {
+				t.Fatalf("decoded %q (route %q) to key %q, id %q", raw, route, w.Key, w.ID)
+			}
+			if w.Envelope == Direct && (w.Source != "" || w.Type != "") {
+				t.Fatalf("a direct body has a source or type: %+v", w)
+			}
+		}
 		b, err := Parse(raw, qid)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {

@@ -1,17 +1,31 @@
-// Package producer sends work messages in batches at a bounded rate.
+// Package producer sends work messages in batches at a bounded rate, to the
+// work queue or, as events, to the stack's router.
 package producer
 
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/edw-dev/edw/workload/internal/message"
-	"github.com/edw-dev/edw/workload/internal/queue"
 )
+
+// Sender is where messages go: a queue.Queue or a router.Publisher.
+type Sender interface {
+	Send(ctx context.Context, bodies [][]byte) error
+	MaxBatch() int
+}
+
+// partial is a send error after which some of the batch was delivered (an
+// EventBridge call can accept some entries and refuse others).
+type partial interface {
+	error
+	Delivered() int
+}
 
 // Config says what to send.
 type Config struct {
@@ -57,7 +71,7 @@ const sendGrace = 5 * time.Second
 
 // Run sends until Count messages were attempted, ctx ends, or the queue refused
 // MaxConsecutiveFailures sends in a row (then Summary.GaveUp is set).
-func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
+func Run(ctx context.Context, q Sender, cfg Config) Summary {
 	start := time.Now()
 	limit := cfg.MaxConsecutiveFailures
 	if limit <= 0 {
@@ -149,7 +163,13 @@ func Run(ctx context.Context, q queue.Queue, cfg Config) Summary {
 					sent.Add(int64(len(bodies)))
 					continue
 				}
-				failed.Add(int64(len(bodies)))
+				delivered := 0
+				var p partial
+				if errors.As(err, &p) {
+					delivered = min(p.Delivered(), len(bodies))
+				}
+				sent.Add(int64(delivered))
+				failed.Add(int64(len(bodies) - delivered))
 				if sendCtx.Err() != nil {
 					continue // cut off, not refused
 				}

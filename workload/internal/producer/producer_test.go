@@ -59,3 +59,27 @@ func TestRunSendsCountWhenTheQueueAccepts(t *testing.T) {
 	assert.Equal(t, int64(95), sum.Sent)
 	assert.Empty(t, sum.FirstError)
 }
+
+// partlyRefusing accepts all but the last message of every batch, as an
+// EventBridge call with one failed entry does.
+type partlyRefusing struct{ queue.Queue }
+
+type partialErr struct{ delivered int }
+
+func (e partialErr) Error() string  { return "1 of the events not accepted: MalformedDetail" }
+func (e partialErr) Delivered() int { return e.delivered }
+
+func (q *partlyRefusing) MaxBatch() int { return 10 }
+
+func (q *partlyRefusing) Send(_ context.Context, bodies [][]byte) error {
+	return partialErr{delivered: len(bodies) - 1}
+}
+
+// The summary counts what the router accepted, not the whole batch as failed.
+func TestRunCountsAPartlyAcceptedBatch(t *testing.T) {
+	sum := Run(context.Background(), &partlyRefusing{}, Config{Count: 25, Concurrency: 1, Msg: "m", MaxConsecutiveFailures: 10})
+	assert.Equal(t, int64(22), sum.Sent)
+	assert.Equal(t, int64(3), sum.Failed)
+	assert.Equal(t, int64(3), sum.FailedSends)
+	assert.Contains(t, sum.FirstError, "MalformedDetail")
+}

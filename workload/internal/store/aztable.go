@@ -68,7 +68,8 @@ func (a *AzureTable) Check(ctx context.Context) error {
 func (a *AzureTable) Validate(r Result) error {
 	var errs []error
 	size := 0
-	for name, value := range map[string]string{"id": r.ID, "msg": r.Msg, "processedBy": r.ProcessedBy} {
+	for name, value := range map[string]string{"id": r.ID, "msg": r.Msg, "processedBy": r.ProcessedBy,
+		"route": r.Route, "source": r.Source, "type": r.Type} {
 		chars := len(utf16.Encode([]rune(value)))
 		if chars > azurePropertyChars {
 			errs = append(errs, fmt.Errorf("%q is %d characters (UTF-16 code units); Azure tables store at most %d in one property",
@@ -95,6 +96,9 @@ type entity struct {
 	MessageProcessingTime float64 `json:"messageProcessingTime"`
 	ProcessedBy           string  `json:"processedBy"`
 	ReceiveCount          int     `json:"receiveCount"`
+	Route                 string  `json:"route,omitempty"`
+	Source                string  `json:"source,omitempty"`
+	Type                  string  `json:"type,omitempty"`
 }
 
 // Put inserts the entity; 409 EntityAlreadyExists means an earlier delivery, or
@@ -110,6 +114,9 @@ func (a *AzureTable) Put(ctx context.Context, r Result) (bool, error) {
 		MessageProcessingTime: r.ProcessingSeconds,
 		ProcessedBy:           r.ProcessedBy,
 		ReceiveCount:          r.ReceiveCount,
+		Route:                 r.Route,
+		Source:                r.Source,
+		Type:                  r.Type,
 	})
 	if err != nil {
 		return false, fmt.Errorf("encode result %s: %w", r.ID, err)
@@ -126,7 +133,8 @@ func (a *AzureTable) Put(ctx context.Context, r Result) (bool, error) {
 		if err := json.Unmarshal(got.Value, &e); err != nil {
 			return false, fmt.Errorf("decode existing result %s in %s: %w", r.ID, a.name, err)
 		}
-		old := Result{ID: e.ID, Msg: e.Msg, ProcessingSeconds: e.MessageProcessingTime, ProcessedBy: e.ProcessedBy, ReceiveCount: e.ReceiveCount}
+		old := Result{ID: e.ID, Msg: e.Msg, ProcessingSeconds: e.MessageProcessingTime, ProcessedBy: e.ProcessedBy, ReceiveCount: e.ReceiveCount,
+			Route: e.Route, Source: e.Source, Type: e.Type}
 		old.SrcStamp, _ = time.ParseInLocation(message.StampLayout, e.SrcStamp, time.UTC)
 		old.DestStamp, _ = time.ParseInLocation(message.StampLayout, e.DestStamp, time.UTC)
 		if !sameContent(old, r) {

@@ -66,7 +66,7 @@ func (d *DynamoDB) Validate(r Result) error {
 }
 
 func (d *DynamoDB) item(r Result) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
+	item := map[string]types.AttributeValue{
 		"id":                    &types.AttributeValueMemberS{Value: r.ID},
 		"msg":                   &types.AttributeValueMemberS{Value: r.Msg},
 		"srcStamp":              &types.AttributeValueMemberS{Value: r.SrcStamp.UTC().Format(message.StampLayout)},
@@ -75,6 +75,12 @@ func (d *DynamoDB) item(r Result) map[string]types.AttributeValue {
 		"processedBy":           &types.AttributeValueMemberS{Value: r.ProcessedBy},
 		"receiveCount":          &types.AttributeValueMemberN{Value: strconv.Itoa(r.ReceiveCount)},
 	}
+	for name, value := range map[string]string{"route": r.Route, "source": r.Source, "type": r.Type} {
+		if value != "" {
+			item[name] = &types.AttributeValueMemberS{Value: value}
+		}
+	}
+	return item
 }
 
 // Put is a conditional PutItem: the condition makes redelivery a no-op, where a
@@ -123,7 +129,7 @@ func resultFromItem(item map[string]types.AttributeValue) Result {
 		}
 		return ""
 	}
-	r := Result{ID: str("id"), Msg: str("msg"), ProcessedBy: str("processedBy")}
+	r := Result{ID: str("id"), Msg: str("msg"), ProcessedBy: str("processedBy"), Route: str("route"), Source: str("source"), Type: str("type")}
 	r.SrcStamp, _ = time.ParseInLocation(message.StampLayout, str("srcStamp"), time.UTC)
 	r.DestStamp, _ = time.ParseInLocation(message.StampLayout, str("destStamp"), time.UTC)
 	r.ProcessingSeconds, _ = strconv.ParseFloat(num("messageProcessingTime"), 64)

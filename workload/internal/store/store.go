@@ -20,6 +20,10 @@ type Result struct {
 	ProcessingSeconds float64
 	ProcessedBy       string
 	ReceiveCount      int
+	// Route is the consumer's route (EDW_ROUTE); Source and Type are the router
+	// event's. All three are empty for a direct message on a single pipeline,
+	// and then not stored at all.
+	Route, Source, Type string
 }
 
 // Store writes results.

@@ -259,3 +259,38 @@ func TestAzureLimitsAreExactAndBothReported(t *testing.T) {
 	assert.ErrorContains(t, err, `"msg" is 614400 characters`)
 	assert.ErrorContains(t, err, "entities of at most 1048576")
 }
+
+// A routed result stores its route, source and type beside the contract's
+// fields, and a conflict reads them back; a direct one stores none of them.
+func TestRouteSourceAndTypeAreStoredOnlyWhenSet(t *testing.T) {
+	ctx := context.Background()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b := open(t)
+			r := result("orders:k-1")
+			r.Route, r.Source, r.Type = "orders", "edw.producer", "OrderCreated"
+			written, err := b.store.Put(ctx, r)
+			require.NoError(t, err)
+			require.True(t, written)
+			row := b.row(t, "orders:k-1")
+			assert.Equal(t, "orders", row["route"])
+			assert.Equal(t, "edw.producer", row["source"])
+			assert.Equal(t, "OrderCreated", row["type"])
+
+			other := r
+			other.Msg = "different"
+			_, err = b.store.Put(ctx, other)
+			var conflict *ConflictError
+			require.ErrorAs(t, err, &conflict)
+			assert.Equal(t, "OrderCreated", conflict.Existing.Type)
+			assert.Equal(t, "orders", conflict.Existing.Route)
+
+			_, err = b.store.Put(ctx, result("direct-1"))
+			require.NoError(t, err)
+			direct := b.row(t, "direct-1")
+			for _, attr := range []string{"route", "source", "type"} {
+				assert.NotContains(t, direct, attr, "a direct result has no %s attribute", attr)
+			}
+		})
+	}
+}

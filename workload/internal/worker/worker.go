@@ -40,6 +40,9 @@ type Config struct {
 	ProcessedBy string
 	// WriteAttempts is how often a failing write is tried within one receive.
 	WriteAttempts int
+	// Route is the route this consumer serves (EDW_ROUTE), empty on a single
+	// pipeline: it prefixes every result's id and is stored in the row.
+	Route string
 }
 
 // pollGrace is how long a receive in progress at shutdown may still answer.
@@ -294,9 +297,10 @@ func (w *Worker) keepHidden(ctx context.Context, stop <-chan struct{}, msgs []*q
 }
 
 func (w *Worker) process(ctx context.Context, m *queue.Message) outcome {
-	body, err := message.Parse(m.Body, m.ID)
+	body, err := message.Decode(m.Body, m.ID, w.cfg.Route)
 	if err != nil {
-		// A malformed body fails the same way on every receive: dead-letter it now.
+		// A malformed body or envelope fails the same way on every receive:
+		// dead-letter it now.
 		return w.deadLetter(ctx, m, err, true)
 	}
 	if ahead := body.SrcStamp.Sub(w.now()); ahead > message.MaxClockSkew {
@@ -314,6 +318,9 @@ func (w *Worker) process(ctx context.Context, m *queue.Message) outcome {
 			ProcessingSeconds: max(0, now.Sub(body.SrcStamp).Seconds()),
 			ProcessedBy:       w.cfg.ProcessedBy,
 			ReceiveCount:      m.ReceiveCount,
+			Route:             body.Route,
+			Source:            body.Source,
+			Type:              body.Type,
 		}
 	}
 	if err := w.s.Validate(result(w.now())); err != nil {

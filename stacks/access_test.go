@@ -224,7 +224,8 @@ func TestPartitionDecidesServicePrincipalsAndARNs(t *testing.T) {
 			assert.Equal(t, "ec2."+suffix, st[0]["Principal"].(map[string]any)["Service"], "%s in %s", name, region)
 		}
 		qp := policyDoc(t, g.OnlyOfType(t, "aws:sqs/queuePolicy:QueuePolicy"), "policy")
-		assert.ElementsMatch(t, []any{"events." + suffix, "sqs." + suffix}, qp[0]["Principal"].(map[string]any)["Service"])
+		// EventBridge's principal is the global one in every partition (issue 21, item 8).
+		assert.Equal(t, "events.amazonaws.com", qp[0]["Principal"].(map[string]any)["Service"], region)
 		for _, a := range g.ByType("aws:iam/rolePolicyAttachment:RolePolicyAttachment") {
 			assert.True(t, strings.HasPrefix(a.Str(t, "policyArn"), "arn:"+part+":iam::aws:policy/"), a.String())
 		}

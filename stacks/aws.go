@@ -73,6 +73,9 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, fmt.Errorf("aws partition %s: no DNS suffix", partition.Partition)
 	}
 	acct := infraaws.Account{ID: caller.AccountId, Partition: partition.Partition, Region: cfg.Region, DNSSuffix: partition.DnsSuffix}
+	if err := checkSpotRole(ctx, cfg, withAWS); err != nil {
+		return nil, err
+	}
 
 	var zones []string
 	if cfg.Network.VPCID == "" {
@@ -105,7 +108,8 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		VPCID: network.VPCID, PrivateSubnetIDs: network.PrivateSubnetIDs, PublicSubnetIDs: network.PublicSubnetIDs,
 		SystemNodeSize: cfg.SystemNodeSize, SystemNodeCount: cfg.SystemNodeCount,
 		KarpenterNodeRole: karpenterNode.GrantedRole, Account: acct, Provider: provider,
-		Readers: cfg.ClusterReaders, ReaderGroup: readerGroup,
+		Readers: cfg.ClusterReaders, ReaderGroup: readerGroup, Admins: cfg.ClusterAdmins,
+		LogRetentionDays: cfg.ControlPlaneLogRetentionDays, RetainLogs: cfg.RetainData,
 	}, withAWS)
 	if err != nil {
 		return nil, err

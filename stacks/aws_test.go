@@ -107,6 +107,20 @@ func awsFakes(region, clusterName string) []pulumitest.Option {
 			out["arn"] = resource.NewStringProperty(arn("kms", "key/", a.Name))
 			return a.Name, out, nil
 		}),
+		// EKS's default add-on version for a Kubernetes version; any other
+		// version than the stack's is a bug the fake must not hide.
+		pulumitest.FakeInvoke("aws:eks/getAddonVersion:getAddonVersion", func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			return addonVersionAnswer(a)
+		}),
+		// The account has the EC2 Spot service-linked role.
+		pulumitest.FakeInvoke("aws:iam/getRoles:getRoles", func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
+			return resource.NewPropertyMapFromMap(map[string]any{"id": "roles", "names": []any{"AWSServiceRoleForEC2Spot"},
+				"arns": []any{"arn:" + part.name + ":iam::" + fakeAccount + ":role/aws-service-role/spot.amazonaws.com/AWSServiceRoleForEC2Spot"}}), nil
+		}),
+		// EventBridge names an unnamed rule and gives it an ARN under its bus.
+		pulumitest.FakeResource(awsRule, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+			return a.Name, eventRuleState(a, arn), nil
+		}),
 		pulumitest.FakeResource(awsRepo, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
 			out["repositoryUrl"] = resource.NewStringProperty(fakeAccount + ".dkr.ecr." + region + ".amazonaws.com/" + a.Inputs["name"].StringValue())
@@ -161,7 +175,7 @@ func TestAWSStackInventory(t *testing.T) {
 		count[r.Type]++
 	}
 	want := map[string]int{
-		awsEKS: 1, awsNodeGroup: 1, awsOIDC: 1, "aws:kms/key:Key": 1, "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 6,
+		awsEKS: 1, awsNodeGroup: 1, awsOIDC: 1, "aws:kms/key:Key": 2, "aws:sns/topicPolicy:TopicPolicy": 1, "aws:eks/addon:Addon": 3, "aws:cloudwatch/logGroup:LogGroup": 1, "aws:ec2/vpc:Vpc": 1, "aws:ec2/subnet:Subnet": 6,
 		"aws:ec2/natGateway:NatGateway": 1, awsQueue: 3, awsTable: 1, awsRepo: 2, awsRule: 5, awsTarget: 5,
 		"aws:sqs/queuePolicy:QueuePolicy": 1, "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": 1,
 		awsRole: 6, awsPolicy: 4, "kubernetes:helm.sh/v3:Release": 3, karpNodePool: 1, karpClass: 1,
@@ -194,7 +208,7 @@ func TestEKSClusterSettings(t *testing.T) {
 	require.Len(t, roles, 2, "system node role and Karpenter node role")
 	logs, _ := eks.Plain("enabledClusterLogTypes")
 	assert.Contains(t, logs, "audit")
-	assert.Equal(t, g.OnlyOfType(t, "aws:kms/key:Key").State["arn"].StringValue(), eks.Str(t, "encryptionConfigKeyArn"))
+	assert.Equal(t, g.One(t, "aws:kms/key:Key", "edw").State["arn"].StringValue(), eks.Str(t, "encryptionConfigKeyArn"))
 	assert.Equal(t, "edw-aws", eks.Str(t, "name"))
 	assert.Equal(t, DefaultKubernetesVersion, eks.Str(t, "version"))
 

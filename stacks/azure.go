@@ -19,7 +19,11 @@ import (
 // deployAzure builds the azure stack: resource group, AKS, storage, Workload ID
 // identities, ACR, images, then the Kubernetes layer.
 func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
-	provider, err := azurenative.NewProvider(ctx, "azure", &azurenative.ProviderArgs{Location: pulumi.String(cfg.Region)})
+	providerArgs, err := azureProviderArgs(ctx.GetConfig, cfg.Region)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := azurenative.NewProvider(ctx, "azure", providerArgs)
 	if err != nil {
 		return nil, fmt.Errorf("azure provider: %w", err)
 	}
@@ -30,7 +34,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 
 	rgName := cfg.ResourceGroup
 	if rgName == "" {
-		rgName = "edw-" + ctx.Stack()
+		rgName = DefaultResourceGroup(ctx.Stack())
 	}
 	// Deleting a resource group deletes everything in it, so retained data needs
 	// a retained group.

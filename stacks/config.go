@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	infraaws "github.com/edw-dev/edw/infra/aws"
 )
 
 // Cloud names the cloud a stack deploys to.
@@ -71,9 +73,13 @@ type Config struct {
 	// identities CI previews run as. IAM role ARNs on AWS (mapped in aws-auth),
 	// Entra object ids on Azure.
 	ClusterReaders []string
-	// ClusterAdmins (Azure only) are Entra object ids with full access to the
-	// cluster; empty means the identity that runs the first `pulumi up`.
+	// ClusterAdmins have full access to the cluster besides the identity that
+	// created it: Entra object ids on Azure, IAM role ARNs on AWS (mapped to
+	// system:masters in aws-auth). Empty means only the identity that runs the
+	// first `pulumi up`.
 	ClusterAdmins []string
+	// ControlPlaneLogRetentionDays (aws) keeps the EKS control-plane logs this long.
+	ControlPlaneLogRetentionDays int
 
 	// Monitoring: the CloudWatch dashboard and alarms (aws) or the Azure Monitor
 	// alerts (azure), and the addresses they mail.
@@ -392,6 +398,7 @@ func injectedDefaults() map[string]string {
 		"edw:alertOldestMessageSeconds": strconv.Itoa(DefaultOldestMessageSeconds),
 		"edw:alertBacklogMessages":      strconv.Itoa(DefaultBacklogMessages),
 		"edw:managedPrometheus":         "false", "edw:containerInsights": "false",
+		"edw:controlPlaneLogRetentionDays": strconv.Itoa(DefaultControlPlaneLogRetentionDays),
 	}
 }
 
@@ -521,6 +528,9 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 
 	c.RetainData = r.boolean("edw:retainData", false)
 	c.Tags = r.tags("edw:tags")
+	if c.Cloud == Azure {
+		r.azureTagKeys("edw:tags", c.Tags)
+	}
 
 	for _, key := range []string{"edw:vpcId", "edw:privateSubnetIds", "edw:publicSubnetIds"} {
 		r.onlyOn(key, c.Cloud, AWS)
@@ -553,9 +563,19 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	default:
 		c.ClusterReaders = r.idList("edw:clusterReaders", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
 	}
-	r.onlyOn("edw:clusterAdmins", c.Cloud, Azure)
-	if c.Cloud == Azure {
+	switch c.Cloud {
+	case Azure:
 		c.ClusterAdmins = r.idList("edw:clusterAdmins", entraObjectIDRE, "Entra object ids (lower-case GUIDs) of users, groups or service principals")
+	case AWS:
+		c.ClusterAdmins = r.idList("edw:clusterAdmins", iamRoleARNRE, "IAM role ARNs such as arn:aws:iam::123456789012:role/edw-deploy")
+	default:
+		if v, set := r.str("edw:clusterAdmins", ""); set && v != "[]" {
+			r.fail("edw:clusterAdmins", v, "only allowed when edw:cloud is aws or azure")
+		}
+	}
+	r.onlyOn("edw:controlPlaneLogRetentionDays", c.Cloud, AWS)
+	if c.Cloud == AWS {
+		c.ControlPlaneLogRetentionDays = r.oneOf("edw:controlPlaneLogRetentionDays", DefaultControlPlaneLogRetentionDays, infraaws.LogRetentionDays)
 	}
 
 	r.onlyOn("edw:alertOldestMessageSeconds", c.Cloud, AWS)
@@ -584,6 +604,7 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	}
 
 	c.Monitoring.PodMonitor = r.boolean("edw:podMonitor", false)
+	r.physicalNames(c, stack)
 
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)

@@ -50,6 +50,8 @@ func TestEveryKeyReachesTheResourceThatUsesIt(t *testing.T) {
 		{"aws", "edw:karpenterChartVersion", "1.11.1", []where{{"kubernetes:helm.sh/v3:Release", "edw-karpenter", "version", "1.11.1"}}},
 		{"aws", "edw:tags", `{"team":"platform"}`, []where{{"pulumi:providers:aws", "", "defaultTags.tags.team", "platform"}}},
 		{"aws", "edw:clusterReaders", `["arn:aws:iam::444455556666:role/ci"]`, []where{{awsEKS, "", "roleMappings.0.roleArn", "arn:aws:iam::444455556666:role/ci"}}},
+		{"aws", "edw:clusterAdmins", `["arn:aws:iam::444455556666:role/deploy"]`, []where{{awsEKS, "", "roleMappings.0.roleArn", "arn:aws:iam::444455556666:role/deploy"}, {awsEKS, "", "roleMappings.0.groups", "system:masters"}}},
+		{"aws", "edw:controlPlaneLogRetentionDays", "365", []where{{"aws:cloudwatch/logGroup:LogGroup", "", "retentionInDays", "365"}}},
 		{"azure", "edw:systemNodeSize", "Standard_D4s_v5", []where{{azCluster, "", "agentPoolProfiles.0.vmSize", "Standard_D4s_v5"}}},
 		{"azure", "edw:systemNodeCount", "3", []where{{azCluster, "", "agentPoolProfiles.0.count", "3"}}},
 		{"azure", "edw:kubernetesVersion", "1.33", []where{{azCluster, "", "kubernetesVersion", "1.33"}}},

@@ -55,7 +55,8 @@ func TestEachPinChangesExactlyWhatItOwns(t *testing.T) {
 		{"edw:karpenterChartVersion", "1.13.0", aws, func(c map[string]string) *pulumitest.Graph { g, _ := runAWS(t, c); return g },
 			[]string{"kubernetes:helm.sh/v3:Release::edw-karpenter", "kubernetes:helm.sh/v3:Release::edw-karpenter-crd"}},
 		{"edw:kubernetesVersion", "1.35", aws, func(c map[string]string) *pulumitest.Graph { g, _ := runAWS(t, c); return g },
-			[]string{awsNodeGroup + "::edw-system", awsEKS + "::edw"}},
+			// The EKS add-ons follow the Kubernetes version (issue 21, item 3).
+			[]string{awsNodeGroup + "::edw-system", awsEKS + "::edw", awsAddon + "::edw-vpc-cni", awsAddon + "::edw-kube-proxy", awsAddon + "::edw-coredns"}},
 		{"edw:kedaChartVersion", "2.22.0", azure, func(c map[string]string) *pulumitest.Graph {
 			g, _ := runAzure(t, with(c, "edw:nodeProvisioning", "cluster-autoscaler"))
 			return g

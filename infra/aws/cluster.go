@@ -41,10 +41,22 @@ type ClusterArgs struct {
 	// (CI previews) that may read, but not change, what edw put in the cluster.
 	Readers     []string
 	ReaderGroup string
+	// Admins are IAM role ARNs mapped to system:masters in aws-auth: the
+	// identities, besides the one that created the cluster, that may run
+	// `pulumi up` (teammates, a deploy pipeline).
+	Admins []string
+	// LogRetentionDays keeps the control-plane logs this long (one of
+	// LogRetentionDays); RetainLogs keeps the log group when the stack is destroyed.
+	LogRetentionDays int
+	RetainLogs       bool
 	// Provider is the aws provider pulumi-eks must use instead of its own.
 	Provider pulumi.ProviderResource
 	Tags     pulumi.StringMap
 }
+
+// AdminGroup is the Kubernetes group edw:clusterAdmins are mapped to: full
+// control, as the cluster's creator has.
+const AdminGroup = "system:masters"
 
 // The system node group's label and taint.
 const (
@@ -73,8 +85,18 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if err != nil {
 		return nil, err
 	}
-	skip, noPublicIP := true, false
+	logs, err := controlPlaneLogs(ctx, name, args.Name, args.LogRetentionDays, args.RetainLogs, args.Tags, pulumi.Parent(c))
+	if err != nil {
+		return nil, err
+	}
+	skip, noPublicIP, defaultCNI := true, false, true
 	var readers eks.RoleMappingArray
+	for _, arn := range args.Admins {
+		readers = append(readers, eks.RoleMappingArgs{
+			RoleArn: pulumi.String(arn), Username: pulumi.String("edw-admin:{{SessionName}}"),
+			Groups: pulumi.StringArray{pulumi.String(AdminGroup)},
+		})
+	}
 	for _, arn := range args.Readers {
 		readers = append(readers, eks.RoleMappingArgs{
 			RoleArn: pulumi.String(arn), Username: pulumi.String("edw-reader:{{SessionName}}"),
@@ -91,6 +113,10 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		// accounts cannot create; system nodes come from the managed group below.
 		SkipDefaultNodeGroup:         &skip,
 		NodeAssociatePublicIpAddress: &noPublicIP,
+		// pulumi-eks v2 would otherwise apply its bundled VPC CNI manifest
+		// (v1.16, pulled from a commercial-partition registry) over the one EKS
+		// installs; the vpc-cni EKS add-on below manages it instead.
+		UseDefaultVpcCni: &defaultCNI,
 		// CONFIG_MAP mode (the default): access entries are broken in v2.8.
 		InstanceRoles:          iam.RoleArray{systemRole.Role, args.KarpenterNodeRole.Role},
 		RoleMappings:           readers,
@@ -98,7 +124,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		EnabledClusterLogTypes: pulumi.ToStringArray([]string{"api", "audit", "authenticator", "controllerManager", "scheduler"}),
 		EncryptionConfigKeyArn: key.Arn,
 		Tags:                   args.Tags,
-	}, pulumi.Parent(c), pulumi.Providers(args.Provider), systemRole.DependsOnGrants(), args.KarpenterNodeRole.DependsOnGrants())
+	}, pulumi.Parent(c), pulumi.Providers(args.Provider), systemRole.DependsOnGrants(), args.KarpenterNodeRole.DependsOnGrants(),
+		// EKS must find the log group ours, not create its own.
+		pulumi.DependsOn([]pulumi.Resource{logs}))
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
@@ -137,6 +165,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	}, pulumi.Parent(c), pulumi.DependsOn([]pulumi.Resource{cluster}), systemRole.DependsOnGrants())
 	if err != nil {
 		return nil, fmt.Errorf("system node group %s: %w", name, err)
+	}
+	if _, err := addons(ctx, name, args.KubernetesVersion, ready, ng, args.Tags, c); err != nil {
+		return nil, err
 	}
 	c.NodeGroup = ng
 	c.Name = ready

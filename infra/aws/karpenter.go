@@ -95,20 +95,7 @@ func NewKarpenter(ctx *pulumi.Context, name string, args KarpenterArgs, opts ...
 	if err != nil {
 		return nil, fmt.Errorf("interruption queue: %w", err)
 	}
-	if _, err := sqs.NewQueuePolicy(ctx, name+"-interruption", &sqs.QueuePolicyArgs{
-		QueueUrl: queue.Url,
-		Policy: DocumentOf([]pulumi.StringInput{queue.Arn}, func(v []string) []Statement {
-			return []Statement{{
-				Sid: "EC2InterruptionEvents", Principal: map[string]any{"Service": []string{args.Account.ServicePrincipal("events"), args.Account.ServicePrincipal("sqs")}},
-				Action: []string{"sqs:SendMessage"}, Resource: []string{v[0]},
-			}, {
-				Sid: "DenyHTTP", Effect: "Deny", Principal: map[string]any{"AWS": "*"}, Action: []string{"sqs:*"}, Resource: []string{v[0]},
-				Condition: map[string]any{"Bool": map[string]string{"aws:SecureTransport": "false"}},
-			}}
-		}),
-	}, pulumi.Parent(k)); err != nil {
-		return nil, fmt.Errorf("interruption queue policy: %w", err)
-	}
+	var ruleARNs []pulumi.StringInput
 	for _, rule := range InterruptionRules() {
 		r, err := cloudwatch.NewEventRule(ctx, name+"-"+rule.Name, &cloudwatch.EventRuleArgs{
 			Description: pulumi.String(rule.Description), EventPattern: pulumi.String(rule.Pattern()), Tags: args.Tags,
@@ -121,6 +108,24 @@ func NewKarpenter(ctx *pulumi.Context, name string, args KarpenterArgs, opts ...
 		}, pulumi.Parent(k)); err != nil {
 			return nil, fmt.Errorf("event target %s: %w", rule.Name, err)
 		}
+		ruleARNs = append(ruleARNs, r.Arn)
+	}
+	// Only EventBridge publishes here, and only for these rules (the
+	// confused-deputy guard). Upstream's template also names sqs.amazonaws.com,
+	// which publishes nothing to this queue.
+	if _, err := sqs.NewQueuePolicy(ctx, name+"-interruption", &sqs.QueuePolicyArgs{
+		QueueUrl: queue.Url,
+		Policy: DocumentOf(append([]pulumi.StringInput{queue.Arn}, ruleARNs...), func(v []string) []Statement {
+			return []Statement{{
+				Sid: "EC2InterruptionEvents", Principal: map[string]any{"Service": args.Account.ServicePrincipal("events")},
+				Action: []string{"sqs:SendMessage"}, Resource: []string{v[0]}, Condition: sourceConditions(args.Account, v[1:]),
+			}, {
+				Sid: "DenyHTTP", Effect: "Deny", Principal: map[string]any{"AWS": "*"}, Action: []string{"sqs:*"}, Resource: []string{v[0]},
+				Condition: map[string]any{"Bool": map[string]string{"aws:SecureTransport": "false"}},
+			}}
+		}),
+	}, pulumi.Parent(k)); err != nil {
+		return nil, fmt.Errorf("interruption queue policy: %w", err)
 	}
 
 	controller, err := NewServiceAccountRole(ctx, name+"-controller", ServiceAccountRoleArgs{

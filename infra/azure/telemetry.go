@@ -23,6 +23,17 @@ type LogWorkspaceArgs struct {
 	Tags pulumi.StringMap
 }
 
+// LogWorkspaceName is the workspace's name for a cluster name: the cluster
+// name itself, unless it is shorter than the 4 characters a Log Analytics
+// workspace name needs (4-63 letters, digits and hyphens); then it is
+// suffixed, so longer names, and existing workspaces, keep theirs.
+func LogWorkspaceName(cluster string) string {
+	if len(cluster) < 4 {
+		return cluster + "-logs"
+	}
+	return cluster
+}
+
 // NewLogWorkspace creates a pay-per-GB workspace that keeps 30 days, the
 // retention included in the ingestion price.
 func NewLogWorkspace(ctx *pulumi.Context, name string, args LogWorkspaceArgs, opts ...pulumi.ResourceOption) (*LogWorkspace, error) {
@@ -32,7 +43,7 @@ func NewLogWorkspace(ctx *pulumi.Context, name string, args LogWorkspaceArgs, op
 	}
 	ws, err := operationalinsights.NewWorkspace(ctx, name, &operationalinsights.WorkspaceArgs{
 		ResourceGroupName: args.ResourceGroupName,
-		WorkspaceName:     pulumi.String(args.Name),
+		WorkspaceName:     pulumi.String(LogWorkspaceName(args.Name)),
 		Sku:               &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
 		RetentionInDays:   pulumi.Int(30),
 		Tags:              args.Tags,

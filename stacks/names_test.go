@@ -1,0 +1,163 @@
+package stacks
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/infra/azure"
+	"github.com/edw-dev/edw/internal/pulumitest"
+)
+
+// nameRule is what a cloud accepts for one name edw sets physically (issue
+// 21, item 16): length, characters, and where it must be unique.
+type nameRule struct {
+	Cloud    Cloud
+	Type     string
+	Path     string
+	Min, Max int
+	Pattern  *regexp.Regexp
+	Scope    string
+	Source   string
+}
+
+var nameRules = []nameRule{
+	{AWS, awsEKS, "name", 1, 100, regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]*$`), "account and region",
+		"https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html"},
+	{AWS, awsQueue, "name", 1, 80, regexp.MustCompile(`^[A-Za-z0-9_-]+$`), "account and region",
+		"https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html"},
+	{AWS, awsAlarm, "name", 1, 255, regexp.MustCompile(`^[^\x00-\x1f]+$`), "account and region",
+		"https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html"},
+	{AWS, awsDashboard, "dashboardName", 1, 255, regexp.MustCompile(`^[A-Za-z0-9_-]+$`), "account (global)",
+		"https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutDashboard.html"},
+	{AWS, awsRepo, "name", 2, 256, regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`), "account and region",
+		"https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_CreateRepository.html"},
+	{AWS, awsLogGroup, "name", 1, 512, regexp.MustCompile(`^[\.\-_/#A-Za-z0-9]+$`), "account and region",
+		"https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html"},
+	{Azure, azRG, "resourceGroupName", 1, 90, regexp.MustCompile(`^[-\w.()]*[-\w()]$`), "subscription",
+		"https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftresources"},
+	{Azure, azCluster, "resourceName", 1, 63, regexp.MustCompile(`^[a-zA-Z0-9]([-_a-zA-Z0-9]*[a-zA-Z0-9])?$`), "resource group",
+		"https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftcontainerservice"},
+	{Azure, azCluster, "dnsPrefix", 1, 54, regexp.MustCompile(`^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$`), "region",
+		"https://learn.microsoft.com/rest/api/aks/managed-clusters/create-or-update"},
+	{Azure, "azure-native:operationalinsights:Workspace", "workspaceName", 4, 63, regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$`), "resource group",
+		"https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules#microsoftoperationalinsights"},
+}
+
+// tagRules: AWS tag keys 1-128, values 0-256; Azure tag names 1-512 without
+// <>%&\?/, values 0-256.
+// https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html
+// https://learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations
+func tagProblems(cloud Cloud, tags map[string]any) []string {
+	var out []string
+	for k, v := range tags {
+		val, _ := v.(string)
+		switch cloud {
+		case AWS:
+			if len(k) < 1 || len(k) > 128 || len(val) > 256 || strings.HasPrefix(strings.ToLower(k), "aws:") {
+				out = append(out, fmt.Sprintf("aws tag %q=%q", k, val))
+			}
+		case Azure:
+			if len(k) < 1 || len(k) > 512 || len(val) > 256 || strings.ContainsAny(k, azureForbiddenTagKeyChars) {
+				out = append(out, fmt.Sprintf("azure tag %q=%q", k, val))
+			}
+		}
+	}
+	return out
+}
+
+// validClusterNames samples the accepted cluster names: both length bounds,
+// every allowed character, and random names in between (fixed seed).
+func validClusterNames(n int) []string {
+	names := []string{"ab", "a0", "a-0", "a" + strings.Repeat("b-", 15) + "9", "z" + strings.Repeat("9", 31)}
+	const first, rest = "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz0123456789"
+	rng := rand.New(rand.NewPCG(21, 16))
+	for len(names) < n {
+		b := []byte{first[rng.IntN(len(first))]}
+		for l := 2 + rng.IntN(31); len(b) < l; {
+			if len(b) < l-1 && b[len(b)-1] != '-' && rng.IntN(5) == 0 {
+				b = append(b, '-')
+				continue
+			}
+			b = append(b, rest[rng.IntN(len(rest))])
+		}
+		names = append(names, string(b))
+	}
+	return names
+}
+
+// TestGeneratedNamesSatisfyTheirClouds: for cluster names across the accepted
+// range, every physical name edw sets and every tag satisfies the cloud's rule.
+func TestGeneratedNamesSatisfyTheirClouds(t *testing.T) {
+	names := validClusterNames(12)
+	for _, n := range names {
+		_, err := parse("x", with(stackFile(t, "aws"), "edw:clusterName", n))
+		require.NoError(t, err, "%q is a name the validation accepts", n)
+	}
+	for _, cloud := range []Cloud{AWS, Azure} {
+		for _, name := range names {
+			t.Run(string(cloud)+"/"+name, func(t *testing.T) {
+				extra := map[string]string{"edw:clusterName": name, "edw:alertEmails": `["ops@example.com"]`, "edw:tags": `{"team":"platform"}`}
+				var g *pulumitest.Graph
+				if cloud == AWS {
+					g, _ = runAWS(t, extra)
+				} else {
+					extra["edw:containerInsights"], extra["edw:managedPrometheus"] = "true", "true"
+					g, _ = runAzure(t, extra)
+				}
+				checked := 0
+				for _, rule := range nameRules {
+					if rule.Cloud != cloud {
+						continue
+					}
+					for _, r := range g.ByType(rule.Type) {
+						v, ok := r.Plain(rule.Path)
+						s, isStr := v.(string)
+						if !ok || !isStr {
+							continue // not set: the provider names it
+						}
+						checked++
+						assert.True(t, len(s) >= rule.Min && len(s) <= rule.Max && rule.Pattern.MatchString(s),
+							"%s %s = %q breaks %d-%d %s (%s)", r, rule.Path, s, rule.Min, rule.Max, rule.Pattern, rule.Source)
+					}
+				}
+				assert.Positive(t, checked)
+				for _, r := range g.Resources {
+					for _, path := range []string{"tags", "defaultTags.tags"} {
+						if tags, ok := r.Plain(path); ok {
+							if m, ok := tags.(map[string]any); ok {
+								assert.Empty(t, tagProblems(cloud, m), r.String())
+							}
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// Issue 21, item 12: the names the rules found wrong are fixed or refused.
+func TestNamesTheCloudsRefuse(t *testing.T) {
+	for _, n := range []string{"ab", "abc", "abcd", strings.Repeat("a", 32)} {
+		ws := azure.LogWorkspaceName(n)
+		assert.True(t, len(ws) >= 4 && len(ws) <= 63, "%q → %q", n, ws)
+	}
+	assert.Equal(t, "abcd", azure.LogWorkspaceName("abcd"), "existing workspaces keep their names")
+
+	_, err := parse("x", with(stackFile(t, "azure"), "edw:tags", `{"cost/center":"42"}`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `invalid stack config edw:tags = "{\"cost/center\":\"42\"}": tag "cost/center": Azure tag names cannot contain any of <>%&\?/`)
+	_, err = parse("x", with(stackFile(t, "aws"), "edw:tags", `{"cost/center":"42"}`))
+	assert.NoError(t, err, "AWS allows / in tag keys")
+
+	_, err = parse("x", with(stackFile(t, "aws"), "edw:clusterName", "edw--prod"))
+	assert.EqualError(t, err, `invalid stack config edw:clusterName = "edw--prod": want no repeated hyphens: the ECR repositories are named after the cluster and ECR refuses them`)
+
+	_, err = parse("prod.", with(stackFile(t, "azure"), "edw:clusterName", "edw-prod"))
+	assert.EqualError(t, err, `invalid stack config edw:resourceGroupName = "edw-prod.": the stack name does not make a valid resource group name (1-90 letters, digits, -_.() not ending in a period); set edw:resourceGroupName`)
+}

@@ -266,7 +266,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 	}
 
 	for _, m := range sc.monitors {
-		if err := newPodMonitor(ctx, name, m, sc.object, sc.namespace, c); err != nil {
+		if err := newPodMonitor(ctx, name, m, sc.object, sc.namespace, parent); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -16,17 +16,25 @@ import (
 )
 
 // workloadPolicy renders identity's policy from the permissions table: one
-// statement per resource it touches, naming exactly that resource's ARN.
-func workloadPolicy(perms permissions.Table, identity string, arns map[string]pulumi.StringInput) pulumi.StringOutput {
-	on := perms.Resources("aws", identity)
-	values := make([]pulumi.StringInput, len(on))
-	for i, r := range on {
-		values[i] = arns[r]
+// statement per resource role it touches, naming exactly those resources'
+// ARNs (the stack's own queue, and each route's). Router resources exist
+// only with routes; a stack without them grants nothing there.
+func workloadPolicy(perms permissions.Table, identity string, arns map[string][]pulumi.StringInput) pulumi.StringOutput {
+	var on []string
+	var values []pulumi.StringInput
+	for _, r := range perms.Resources("aws", identity) {
+		if len(arns[r]) == 0 && routerResources[r] {
+			continue
+		}
+		on = append(on, r)
+		values = append(values, arns[r]...)
 	}
 	return infraaws.DocumentOf(values, func(v []string) []infraaws.Statement {
 		out := make([]infraaws.Statement, len(on))
 		for i, r := range on {
-			out[i] = infraaws.Statement{Sid: sid(r), Action: perms.Actions("aws", identity, r), Resource: []string{v[i]}}
+			n := len(arns[r])
+			out[i] = infraaws.Statement{Sid: sid(r), Action: perms.Actions("aws", identity, r), Resource: v[:n:n]}
+			v = v[n:]
 		}
 		return out
 	})
@@ -131,11 +139,16 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	resources := map[string]pulumi.StringInput{"queue": queue.ARN, "dlq": queue.DLQARN, "table": table.ARN}
+	resources := map[string][]pulumi.StringInput{"queue": {queue.ARN}, "dlq": {queue.DLQARN}, "table": {table.ARN}}
+	routeARNs := map[string][]pulumi.StringInput{}
+	router, err := awsRouter(ctx, cfg, acct, resources, routeARNs, withAWS)
+	if err != nil {
+		return nil, err
+	}
 	role := func(identity string, sa kube.ServiceAccount) (*infraaws.ServiceAccountRole, error) {
 		return infraaws.NewServiceAccountRole(ctx, "edw-"+identity, infraaws.ServiceAccountRoleArgs{
 			Subject: sa.Subject(), OIDCProviderARN: cluster.OIDCProviderARN, OIDCIssuer: cluster.OIDCIssuer,
-			Policy: workloadPolicy(perms, identity, resources),
+			Policy: workloadPolicy(perms, identity, withRoutes(identity, resources, routeARNs)),
 		}, withAWS)
 	}
 	consumerRole, err := role("consumer", kube.ConsumerServiceAccount)
@@ -160,6 +173,9 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := awsRouterAlarms(ctx, cfg, router, monitoring, withAWS); err != nil {
+		return nil, err
 	}
 
 	k8s, err := kubernetes.NewProvider(ctx, "eks", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig})
@@ -216,6 +232,7 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		Readers:  awsReaders(cfg),
 		Ready:    []pulumi.Resource{cluster.NodeGroup, karp.Release, karp.NodePool},
 	}
+	awsTargetRoutes(cfg, router, &target)
 	if _, err := kube.NewWorkload(ctx, "edw", workloadArgs(cfg, target)); err != nil {
 		return nil, err
 	}
@@ -236,5 +253,6 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if monitoring != nil {
 		out["dashboardUrl"], out["alertTopicArn"] = monitoring.DashboardURL, monitoring.Topic
 	}
+	awsRouterOutputs(out, router)
 	return out, nil
 }

@@ -84,15 +84,20 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	scopes := map[string]pulumi.StringInput{
-		"queue": store.Queue.ID().ToStringOutput(), "poison": store.Poison.ID().ToStringOutput(), "table": store.Table.ID().ToStringOutput(),
+	scopes := map[string][]grantScope{
+		"queue": {{ID: store.Queue.ID().ToStringOutput()}}, "poison": {{ID: store.Poison.ID().ToStringOutput()}}, "table": {{ID: store.Table.ID().ToStringOutput()}},
+	}
+	routeScopes := map[string][]grantScope{}
+	router, err := azureRouter(ctx, cfg, rg, store, subscription, tags, scopes, routeScopes, withAzure)
+	if err != nil {
+		return nil, err
 	}
 	var accounts []azure.Account
 	for _, a := range []struct {
 		name string
 		sa   kube.ServiceAccount
 	}{{"consumer", kube.ConsumerServiceAccount}, {"producer", kube.ProducerServiceAccount}, {"keda", kube.KedaServiceAccount}} {
-		grants, err := workloadGrants(ctx, perms, a.name, scopes, rg.ID().ToStringOutput(), withAzure)
+		grants, err := workloadGrants(ctx, perms, a.name, withRoutes(a.name, scopes, routeScopes), rg.ID().ToStringOutput(), withAzure)
 		if err != nil {
 			return nil, err
 		}
@@ -151,6 +156,9 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if err := azureRouterAlerts(ctx, cfg, rg, router, monitoring, tags, withAzure); err != nil {
+		return nil, err
 	}
 
 	access, err := azure.NewClusterAccess(ctx, "edw", azure.ClusterAccessArgs{
@@ -221,6 +229,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		Readers:  azureReaders(cfg),
 		Ready:    ready,
 	}
+	azureTargetRoutes(cfg, router, &target)
 	wa := workloadArgs(cfg, target)
 	if cfg.Monitoring.ManagedPrometheus {
 		wa.PodMonitors = append(wa.PodMonitors, kube.PodMonitor{APIVersion: kube.AzurePodMonitorAPI, After: telemetry.Prometheus})
@@ -252,32 +261,48 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if promWorkspace != nil {
 		out["prometheusWorkspaceId"] = promWorkspace
 	}
+	azureRouterOutputs(out, router)
 	return out, nil
 }
 
 // workloadGrants are identity's roles from the permissions table: per resource
 // it touches, the built-in role whose permissions are exactly what it needs, or
-// else a custom role with exactly those permissions.
-func workloadGrants(ctx *pulumi.Context, perms permissions.Table, identity string, scopes map[string]pulumi.StringInput,
+// else a custom role with exactly those permissions, on each scope of that
+// resource (the stack's own queue, and each route's). Named grants (a route's,
+// the router's) follow the stack's own, so adding routes renames nothing.
+func workloadGrants(ctx *pulumi.Context, perms permissions.Table, identity string, scopes map[string][]grantScope,
 	resourceGroupID pulumi.StringInput, opts ...pulumi.ResourceOption) ([]azure.Grant, error) {
-	var grants []azure.Grant
+	var own, named []azure.Grant
 	for _, on := range perms.Resources("azure", identity) {
-		need := azure.Split(perms.Actions("azure", identity, on))
-		if id, ok := azure.BuiltinRoleFor(need); ok {
-			grants = append(grants, azure.Grant{Role: id, Scope: scopes[on]})
+		if len(scopes[on]) == 0 && routerResources[on] {
 			continue
 		}
-		def, err := azure.NewCustomRole(ctx, "edw-"+identity+"-"+on, azure.CustomRole{
-			Name:        identity + "-" + on,
-			Description: fmt.Sprintf("What edw's %s calls on the %s, and nothing else.", identity, on),
-			Permissions: need,
-		}, resourceGroupID, opts...)
-		if err != nil {
-			return nil, err
+		need := azure.Split(perms.Actions("azure", identity, on))
+		grant := azure.Grant{}
+		if id, ok := azure.BuiltinRoleFor(need); ok {
+			grant.Role = id
+		} else {
+			def, err := azure.NewCustomRole(ctx, "edw-"+identity+"-"+on, azure.CustomRole{
+				Name:        identity + "-" + on,
+				Description: fmt.Sprintf("What edw's %s calls on the %s, and nothing else.", identity, on),
+				Permissions: need,
+			}, resourceGroupID, opts...)
+			if err != nil {
+				return nil, err
+			}
+			grant.Custom = def
 		}
-		grants = append(grants, azure.Grant{Custom: def, Scope: scopes[on]})
+		for _, sc := range scopes[on] {
+			g := grant
+			g.Scope, g.Name = sc.ID, sc.Name
+			if g.Name == "" {
+				own = append(own, g)
+			} else {
+				named = append(named, g)
+			}
+		}
 	}
-	return grants, nil
+	return append(own, named...), nil
 }
 
 // azureReaders binds edw:clusterReaders, Entra object ids, as both users and

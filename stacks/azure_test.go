@@ -377,6 +377,9 @@ func TestRoleAssignmentsGrantExactlyThePermissionsTable(t *testing.T) {
 		}
 		want := map[string][]string{}
 		for _, on := range perms.Resources("azure", identity) {
+			if routerResources[on] {
+				continue // no routes, no router: TestAzureRouteGrantsFollowThePermissionsTable has them
+			}
 			want[on] = perms.Actions("azure", identity, on)
 		}
 		assert.Equal(t, want, got, identity)

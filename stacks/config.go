@@ -87,6 +87,12 @@ type Config struct {
 
 	// Existing is set only on kubernetes stacks.
 	Existing *ExistingConfig
+
+	// Routes put a router (EventBridge bus, Event Grid topic) in front of
+	// one queue and consumer per route; none keeps the single pipeline only.
+	Routes []Route
+	// RouterArchiveDays (aws) keeps the bus's events for replay; 0 keeps none.
+	RouterArchiveDays int
 }
 
 // Monitoring is what the stack watches and whom it tells.
@@ -399,6 +405,7 @@ func injectedDefaults() map[string]string {
 		"edw:alertBacklogMessages":      strconv.Itoa(DefaultBacklogMessages),
 		"edw:managedPrometheus":         "false", "edw:containerInsights": "false",
 		"edw:controlPlaneLogRetentionDays": strconv.Itoa(DefaultControlPlaneLogRetentionDays),
+		"edw:routerArchiveDays":            "0",
 	}
 }
 
@@ -605,6 +612,9 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 
 	c.Monitoring.PodMonitor = r.boolean("edw:podMonitor", false)
 	r.physicalNames(c, stack)
+
+	c.Routes = r.routes(c)
+	c.RouterArchiveDays = r.routerArchiveDays(c)
 
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)

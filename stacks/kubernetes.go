@@ -45,6 +45,7 @@ func deployKubernetes(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 
 	target := existingTarget(e)
+	target.Routes = existingRoutes(cfg)
 	target.Provider = k8s
 	target.Images = kube.Images{Producer: built.Producer, Consumer: built.Consumer}
 	// No readers is an empty kube.Readers: nothing is granted.

@@ -2,6 +2,7 @@ package azure
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
 	"github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2"
@@ -25,6 +26,9 @@ type Grant struct {
 	Role   string
 	Custom *authorization.RoleDefinition
 	Scope  pulumi.StringInput
+	// Name, when set, ends the role assignment's logical name instead of its
+	// index, so grants added or removed with a route rename no other grant.
+	Name string
 }
 
 func (g Grant) definitionID(subscription pulumi.StringInput) pulumi.StringOutput {
@@ -108,7 +112,11 @@ func NewIdentities(ctx *pulumi.Context, name string, args IdentitiesArgs, opts .
 		grants := []pulumi.Resource{fic}
 		after := []any{uai.ClientId, fic.ID()}
 		for i, g := range acct.Grants {
-			ra, err := authorization.NewRoleAssignment(ctx, fmt.Sprintf("%s-%d", logical, i), &authorization.RoleAssignmentArgs{
+			suffix := strconv.Itoa(i)
+			if g.Name != "" {
+				suffix = g.Name
+			}
+			ra, err := authorization.NewRoleAssignment(ctx, logical+"-"+suffix, &authorization.RoleAssignmentArgs{
 				PrincipalId:      uai.PrincipalId,
 				PrincipalType:    pulumi.String("ServicePrincipal"),
 				RoleDefinitionId: g.definitionID(args.SubscriptionID),

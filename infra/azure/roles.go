@@ -68,12 +68,12 @@ func NewCustomRole(ctx *pulumi.Context, name string, role CustomRole, resourceGr
 	return def, nil
 }
 
-// Split sorts Azure Storage permissions into actions and data actions: data
-// actions are those on messages and entities.
+// Split sorts permissions into actions and data actions: data actions are
+// those on messages, entities and events.
 func Split(all []string) Permissions {
 	var p Permissions
 	for _, a := range all {
-		if strings.Contains(a, "/messages/") || strings.Contains(a, "/entities/") {
+		if strings.Contains(a, "/messages/") || strings.Contains(a, "/entities/") || strings.HasPrefix(a, "Microsoft.EventGrid/events/") {
 			p.DataActions = append(p.DataActions, a)
 		} else {
 			p.Actions = append(p.Actions, a)

@@ -50,12 +50,97 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 	}
 	t, s := args.Target, args.Settings
 	sa := ConsumerServiceAccount
-	app := appLabels(sa)
 	account, err := newServiceAccount(ctx, name, sa, args.Namespace, t.Consumer, c)
 	if err != nil {
 		return nil, err
 	}
 
+	deployment, scaled, err := newScaledConsumer(ctx, name, scaledConsumer{
+		object: sa.Name, namespace: args.Namespace, target: t, settings: s, account: account,
+		env: t.Env, metadata: t.Trigger.Metadata, keda: args.Keda, monitors: args.Monitors,
+	}, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range t.Routes {
+		if _, _, err := newScaledConsumer(ctx, name+"-"+r.Name, routeConsumer(r, args, account), c); err != nil {
+			return nil, err
+		}
+	}
+
+	c.Deployment = deployment.Metadata.Name().Elem()
+	c.ServiceAccount = account.Metadata.Name().Elem()
+	c.ScaledObject = scaled.Metadata.Name().Elem()
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"deployment": c.Deployment, "serviceAccount": c.ServiceAccount, "scaledObject": c.ScaledObject,
+	})
+}
+
+// scaledConsumer is one consumer Deployment and the KEDA objects that scale it
+// on one queue: the stack's own, or a route's.
+type scaledConsumer struct {
+	// object names the Deployment, TriggerAuthentication and ScaledObject, and
+	// is the pods' app label.
+	object    string
+	route     string
+	namespace pulumi.StringInput
+	target    Target
+	settings  ConsumerSettings
+	account   *corev1.ServiceAccount
+	env       map[string]pulumi.StringInput
+	metadata  pulumi.StringMap
+	keda      []pulumi.Resource
+	monitors  []PodMonitor
+}
+
+// extraEnv is what every consumer pod gets besides the queue: the cloud, and
+// the route whose results it writes.
+func (sc scaledConsumer) extraEnv() map[string]string {
+	env := map[string]string{"EDW_CLOUD": sc.target.Cloud}
+	if sc.route != "" {
+		env["EDW_ROUTE"] = sc.route
+	}
+	return env
+}
+
+// routeConsumer is a route's consumer: the stack's consumer with the route's
+// queue in its environment and trigger, and its own scaling numbers.
+func routeConsumer(r Route, args ConsumerArgs, account *corev1.ServiceAccount) scaledConsumer {
+	env := map[string]pulumi.StringInput{}
+	for k, v := range args.Target.Env {
+		env[k] = v
+	}
+	for k, v := range r.Env {
+		env[k] = v
+	}
+	metadata := pulumi.StringMap{}
+	for k, v := range args.Target.Trigger.Metadata {
+		metadata[k] = v
+	}
+	for k, v := range r.Metadata {
+		metadata[k] = v
+	}
+	s := args.Settings
+	for _, o := range []struct {
+		from *int
+		to   *int
+	}{{r.MessagesPerPod, &s.Scaling.MessagesPerPod}, {r.MinReplicas, &s.Scaling.MinReplicas},
+		{r.MaxReplicas, &s.Scaling.MaxReplicas}, {r.MaxReceiveCount, &s.MaxReceiveCount}} {
+		if o.from != nil {
+			*o.to = *o.from
+		}
+	}
+	return scaledConsumer{
+		object: RouteConsumerName(r.Name), route: r.Name, namespace: args.Namespace, target: args.Target,
+		settings: s, account: account, env: env, metadata: metadata, keda: args.Keda, monitors: args.Monitors,
+	}
+}
+
+// newScaledConsumer creates the Deployment, its TriggerAuthentication and its
+// ScaledObject, and the PodMonitors that scrape it.
+func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, parent pulumi.Resource) (*appsv1.Deployment, *apiextensions.CustomResource, error) {
+	t, s := sc.target, sc.settings
+	app := map[string]string{"app.kubernetes.io/name": sc.object, "app.kubernetes.io/part-of": "edw"}
 	// The pod must outlive one visibility timeout after SIGTERM so in-flight
 	// messages finish instead of reappearing for another consumer.
 	grace := int(s.VisibilityTimeout.Seconds()) + 30
@@ -69,13 +154,13 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 	}
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: &metav1.ObjectMetaArgs{
-			Name:      pulumi.String(sa.Name),
-			Namespace: args.Namespace,
+			Name:      pulumi.String(sc.object),
+			Namespace: sc.namespace,
 			Labels:    stringMap(app),
 		},
 		// No Replicas: KEDA owns the count, and setting it would fight the HPA on every update.
 		Spec: &appsv1.DeploymentSpecArgs{
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sa.Name})},
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sc.object})},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: labels(app, t.Consumer),
@@ -86,7 +171,7 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 					},
 				},
 				Spec: &corev1.PodSpecArgs{
-					ServiceAccountName:            account.Metadata.Name().Elem(),
+					ServiceAccountName:            sc.account.Metadata.Name().Elem(),
 					TerminationGracePeriodSeconds: pulumi.Int(grace),
 					SecurityContext:               podSecurity(),
 					Tolerations:                   tolerations(t.Workload.Tolerations),
@@ -96,7 +181,7 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 							MaxSkew:           pulumi.Int(1),
 							TopologyKey:       pulumi.String("topology.kubernetes.io/zone"),
 							WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sa.Name})},
+							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sc.object})},
 						},
 					},
 					Containers: corev1.ContainerArray{
@@ -110,7 +195,7 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 								pulumi.String(fmt.Sprintf("--drain-timeout=%ds", grace-10)),
 								pulumi.String(fmt.Sprintf("--metrics-addr=:%d", metricsPort)),
 							},
-							Env:     envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							Env:     envVars(sc.env, sc.extraEnv()),
 							EnvFrom: secretEnv(t.CredentialsSecret),
 							Ports: corev1.ContainerPortArray{
 								&corev1.ContainerPortArgs{Name: pulumi.String("metrics"), ContainerPort: pulumi.Int(metricsPort)},
@@ -128,26 +213,26 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 				},
 			},
 		},
-	}, pulumi.Parent(c))
+	}, pulumi.Parent(parent))
 	if err != nil {
-		return nil, fmt.Errorf("consumer deployment %s: %w", name, err)
+		return nil, nil, fmt.Errorf("consumer deployment %s: %w", name, err)
 	}
 
 	auth, err := apiextensions.NewCustomResource(ctx, name, &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String("keda.sh/v1alpha1"),
 		Kind:       pulumi.String("TriggerAuthentication"),
 		Metadata: &metav1.ObjectMetaArgs{
-			Name:      pulumi.String(sa.Name),
-			Namespace: args.Namespace,
+			Name:      pulumi.String(sc.object),
+			Namespace: sc.namespace,
 		},
 		OtherFields: kubernetes.UntypedArgs{"spec": authSpec(t)},
-	}, pulumi.Parent(c), pulumi.DependsOn(args.Keda))
+	}, pulumi.Parent(parent), pulumi.DependsOn(sc.keda))
 	if err != nil {
-		return nil, fmt.Errorf("consumer trigger authentication %s: %w", name, err)
+		return nil, nil, fmt.Errorf("consumer trigger authentication %s: %w", name, err)
 	}
 
 	metadata := pulumi.StringMap{}
-	for k, v := range t.Trigger.Metadata {
+	for k, v := range sc.metadata {
 		metadata[k] = v
 	}
 	metadata["queueLength"] = pulumi.String(strconv.Itoa(s.Scaling.MessagesPerPod))
@@ -156,8 +241,8 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 		ApiVersion: pulumi.String("keda.sh/v1alpha1"),
 		Kind:       pulumi.String("ScaledObject"),
 		Metadata: &metav1.ObjectMetaArgs{
-			Name:      pulumi.String(sa.Name),
-			Namespace: args.Namespace,
+			Name:      pulumi.String(sc.object),
+			Namespace: sc.namespace,
 		},
 		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
 			"scaleTargetRef": pulumi.Map{
@@ -175,23 +260,18 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 				"authenticationRef": pulumi.Map{"name": auth.Metadata.Name().Elem()},
 			}},
 		}},
-	}, pulumi.Parent(c), pulumi.DependsOn(args.Keda))
+	}, pulumi.Parent(parent), pulumi.DependsOn(sc.keda))
 	if err != nil {
-		return nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
+		return nil, nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
 	}
 
-	for _, m := range args.Monitors {
-		if err := newPodMonitor(ctx, name, m, sa.Name, args.Namespace, c); err != nil {
-			return nil, err
+	for _, m := range sc.monitors {
+		if err := newPodMonitor(ctx, name, m, sc.object, sc.namespace, parent); err != nil {
+			return nil, nil, err
 		}
 	}
 
-	c.Deployment = deployment.Metadata.Name().Elem()
-	c.ServiceAccount = account.Metadata.Name().Elem()
-	c.ScaledObject = scaled.Metadata.Name().Elem()
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"deployment": c.Deployment, "serviceAccount": c.ServiceAccount, "scaledObject": c.ScaledObject,
-	})
+	return deployment, scaled, nil
 }
 
 // authSpec is how KEDA authenticates to the queue: the target's credentials

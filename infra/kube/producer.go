@@ -36,6 +36,22 @@ func NewProducer(ctx *pulumi.Context, name string, args ProducerArgs, opts ...pu
 	if err != nil {
 		return nil, err
 	}
+	// With routes and a router, the producer publishes events to the router,
+	// which fans them out to the routes' queues; otherwise it fills the queue.
+	env, cmd := t.Env, pulumi.StringArray{
+		pulumi.String("--count=" + strconv.Itoa(s.MessageCount)),
+		pulumi.String("--rate=" + strconv.Itoa(s.Rate)),
+	}
+	if len(t.Routes) > 0 && len(t.RouterEnv) > 0 {
+		env = map[string]pulumi.StringInput{}
+		for k, v := range t.Env {
+			env[k] = v
+		}
+		for k, v := range t.RouterEnv {
+			env[k] = v
+		}
+		cmd = append(cmd, pulumi.String("--via=router"))
+	}
 	job, err := batchv1.NewJob(ctx, name, &batchv1.JobArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name:      pulumi.String(sa.Name),
@@ -54,13 +70,10 @@ func NewProducer(ctx *pulumi.Context, name string, args ProducerArgs, opts ...pu
 					NodeSelector:       stringMap(t.Workload.NodeSelector),
 					Containers: corev1.ContainerArray{
 						&corev1.ContainerArgs{
-							Name:  pulumi.String("producer"),
-							Image: t.Images.Producer,
-							Args: pulumi.StringArray{
-								pulumi.String("--count=" + strconv.Itoa(s.MessageCount)),
-								pulumi.String("--rate=" + strconv.Itoa(s.Rate)),
-							},
-							Env:     envVars(t.Env, map[string]string{"EDW_CLOUD": t.Cloud}),
+							Name:    pulumi.String("producer"),
+							Image:   t.Images.Producer,
+							Args:    cmd,
+							Env:     envVars(env, map[string]string{"EDW_CLOUD": t.Cloud}),
 							EnvFrom: secretEnv(t.CredentialsSecret),
 							Resources: &corev1.ResourceRequirementsArgs{
 								Requests: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("64Mi")},

@@ -61,6 +61,34 @@ type Target struct {
 	// (the system node group or pool); releases depend on them so destroy removes
 	// workloads before nodes.
 	Ready []pulumi.Resource
+	// Routes are the router's pipelines: each gets its own consumer Deployment,
+	// TriggerAuthentication and ScaledObject, all under the consumer's one
+	// ServiceAccount. None leaves the workload exactly the single pipeline.
+	Routes []Route
+	// RouterEnv says where the router is (EDW_EVENT_BUS_NAME or
+	// EDW_EVENTGRID_ENDPOINT); with routes, the producer Job publishes there.
+	// Empty (a kubernetes stack has no router) keeps it on the queue.
+	RouterEnv map[string]pulumi.StringInput
+}
+
+// Route is one route's queue, as the consumer and KEDA see it, and its
+// scaling overrides (nil: the consumer's own setting).
+type Route struct {
+	// Name is a DNS label; the route's objects are edw-consumer-<name>.
+	Name string
+	// Metadata replaces the trigger's queue metadata (queueURL, or queueName).
+	Metadata pulumi.StringMap
+	// Env replaces the workload contract's queue variables (EDW_QUEUE_URL and
+	// EDW_DLQ_URL, or EDW_QUEUE_NAME and EDW_POISON_QUEUE_NAME).
+	Env map[string]pulumi.StringInput
+
+	MessagesPerPod, MinReplicas, MaxReplicas, MaxReceiveCount *int
+}
+
+// RouteConsumerName names a route's Deployment, TriggerAuthentication and
+// ScaledObject (and its pods' app label).
+func RouteConsumerName(route string) string {
+	return ConsumerServiceAccount.Name + "-" + route
 }
 
 // Trigger is a KEDA trigger without the scaling numbers, which come from config.

@@ -3,6 +3,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -171,8 +172,23 @@ func (t Target) validate() error {
 	case t.Images.Consumer == nil || t.Images.Producer == nil:
 		return errors.New("target needs consumer and producer images")
 	}
+	seen := map[string]bool{}
+	for _, r := range t.Routes {
+		switch {
+		case !routeNameRE.MatchString(r.Name):
+			return fmt.Errorf("route %q: want a DNS label of at most 50 characters (the route's objects are %s)", r.Name, RouteConsumerName("<route>"))
+		case seen[r.Name]:
+			return fmt.Errorf("route %q given twice", r.Name)
+		case len(r.Metadata) == 0 || len(r.Env) == 0:
+			return fmt.Errorf("route %q needs its queue's trigger metadata and environment", r.Name)
+		}
+		seen[r.Name] = true
+	}
 	return nil
 }
+
+// routeNameRE keeps edw-consumer-<route> a valid label value (63 characters).
+var routeNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,48}[a-z0-9])?$`)
 
 func (args WorkloadArgs) validate() error {
 	if err := args.Target.validate(); err != nil {

@@ -21,7 +21,8 @@ type Need struct {
 	Call string `json:"call"`
 	// Action is the IAM action or Azure (data) action that authorizes it.
 	Action string `json:"action"`
-	// On names the stack resource it touches: queue, dlq, poison or table.
+	// On names the stack resource it touches: queue, dlq, poison, table, or
+	// the router (bus, topic), which exists only with routes.
 	On     string `json:"on"`
 	Source string `json:"source"`
 }

@@ -85,6 +85,11 @@ func bodies(b *testing.B, n int) [][]byte {
 
 // bareSend sends bodies in batches of the queue's size from loops goroutines.
 func bareSend(ctx context.Context, q queue.Queue, all [][]byte) error {
+	return bareSendWith(ctx, q, all, loops)
+}
+
+// bareSendWith is bareSend from the given number of goroutines.
+func bareSendWith(ctx context.Context, q queue.Queue, all [][]byte, loops int) error {
 	batches := make(chan [][]byte)
 	go func() {
 		defer close(batches)
@@ -117,6 +122,11 @@ func bareSend(ctx context.Context, q queue.Queue, all [][]byte) error {
 // bareConsume is the ceiling: receive a batch, write every message at once,
 // delete the batch, in loops goroutines, until n messages are deleted.
 func bareConsume(ctx context.Context, q queue.Queue, s store.Store, n int) error {
+	return bareConsumeWith(ctx, q, s, n, loops)
+}
+
+// bareConsumeWith is bareConsume with the given number of receive loops.
+func bareConsumeWith(ctx context.Context, q queue.Queue, s store.Store, n, loops int) error {
 	var deleted atomic.Int64
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

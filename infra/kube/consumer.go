@@ -117,8 +117,9 @@ func NewConsumer(ctx *pulumi.Context, name string, args ConsumerArgs, opts ...pu
 							},
 							Resources: &corev1.ResourceRequirementsArgs{
 								Requests: pulumi.StringMap{"cpu": pulumi.String(s.CPU), "memory": pulumi.String(s.Memory)},
-								// No CPU limit: throttling only slows the drain; memory is capped.
-								Limits: pulumi.StringMap{"memory": pulumi.String(s.Memory)},
+								// No CPU limit: throttling only slows the drain. Memory is capped
+								// above the request, at what the most in flight needs (docs/cost.md).
+								Limits: pulumi.StringMap{"memory": pulumi.String(s.MemoryLimit)},
 							},
 							LivenessProbe:   probe("/healthz", 5),
 							ReadinessProbe:  probe("/readyz", 2),

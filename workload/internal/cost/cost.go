@@ -79,6 +79,7 @@ type Run struct {
 	Loops     int     `json:"loops"`
 	Batch     int     `json:"batch"`
 	Messages  int     `json:"messages"`
+	InFlight  int     `json:"inFlight"`
 	BodyBytes int     `json:"bodyBytes"`
 	CPUms     float64 `json:"cpuMsPer1000"`
 	BareCPUms float64 `json:"bareCpuMsPer1000"`

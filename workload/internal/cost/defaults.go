@@ -35,14 +35,48 @@ const (
 	memoryStepMi  = 16
 )
 
+// MaxReceivers is the most receive loops the consumer's --receivers allows
+// (cmd/consumer; TestMaxReceiversIsTheFlags keeps it the same).
+const MaxReceivers = 100
+
 // Requests are the consumer's CPU and memory requests and its memory limit as
 // Kubernetes quantities, derived from the measurements.
 type Requests struct {
 	CPU, Memory, MemoryLimit string
-	// The figures they came from: CPU cores at the default receivers with a
-	// backlog, peak RSS at the default and at the largest receivers (MiB), the
-	// largest over both clouds.
+	// The figures they came from, the largest over both clouds: CPU cores at
+	// the default receivers with a backlog, peak RSS at the default receivers,
+	// and peak RSS with the most in flight the flags allow (MiB).
 	Cores, RSS, MaxRSS float64
+	// Worst is, per cloud, the peak RSS with MaxReceivers full batches in
+	// flight and whether it was extrapolated from the runs rather than measured.
+	Worst map[string]Worst
+}
+
+// Worst is the peak RSS with the most in flight the flags allow.
+type Worst struct {
+	InFlight     int
+	RSS          float64
+	Extrapolated bool
+	// PerMessage is the RSS one more message in flight adds (MiB), from the
+	// default and the largest runs.
+	PerMessage float64
+}
+
+// worst is the peak RSS with MaxReceivers full batches in flight. When the
+// emulator could not hold that many (Azurite stalls well before 100 × 32), it
+// is extrapolated linearly from the two runs: what a message in flight costs
+// (its goroutines, its requests' buffers and connections) does not depend on
+// how many others there are.
+func worst(def, big Run) Worst {
+	w := Worst{InFlight: MaxReceivers * big.Batch, RSS: big.RSSMiB}
+	if big.InFlight > def.InFlight {
+		w.PerMessage = (big.RSSMiB - def.RSSMiB) / float64(big.InFlight-def.InFlight)
+	}
+	if big.InFlight < w.InFlight {
+		w.Extrapolated = true
+		w.RSS = big.RSSMiB + w.PerMessage*float64(w.InFlight-big.InFlight)
+	}
+	return w
 }
 
 // Derive sizes the consumer from its runs at the default setting and the
@@ -51,10 +85,10 @@ type Requests struct {
 // so at that load a pod works flat out, as in the benchmark's default run:
 // its CPU request is the CPU it used there, per second of wall time, and its
 // memory request that run's peak RSS with headroom. The memory limit must hold
-// whatever the flags allow, so it is the peak RSS at --receivers 100 with
-// headroom.
+// whatever the flags allow, so it is the peak RSS with --receivers 100 full
+// batches in flight, with headroom.
 func Derive(m Measurements) (Requests, error) {
-	var r Requests
+	r := Requests{Worst: map[string]Worst{}}
 	for cloud := range Targets {
 		def, err := m.Find(cloud, "consumer", "default")
 		if err != nil {
@@ -64,7 +98,9 @@ func Derive(m Measurements) (Requests, error) {
 		if err != nil {
 			return r, err
 		}
-		r.Cores, r.RSS, r.MaxRSS = max(r.Cores, def.Cores), max(r.RSS, def.RSSMiB), max(r.MaxRSS, big.RSSMiB)
+		w := worst(def, big)
+		r.Worst[cloud] = w
+		r.Cores, r.RSS, r.MaxRSS = max(r.Cores, def.Cores), max(r.RSS, def.RSSMiB), max(r.MaxRSS, w.RSS)
 	}
 	r.CPU = fmt.Sprintf("%dm", roundUp(r.Cores*1000, cpuStepMilli))
 	r.Memory = fmt.Sprintf("%dMi", roundUp(r.RSS*memoryHeadroom, memoryStepMi))

@@ -130,21 +130,31 @@ func perMillion(p Prices, m Measurements, bills ...Bill) string {
 func measuredTable(m Measurements) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Measured %s on %s.\n\n", m.Measured, m.Machine)
-	b.WriteString("| emulators | side | setting | loops × batch | messages per run | CPU-ms per 1,000: ours | bare loop | ratio | peak RSS MiB: ours | bare loop | ours: msg/s | cores |\n")
+	b.WriteString("| emulators | side | setting | loops × batch | messages per run (most in flight) | CPU-ms per 1,000: ours | bare loop | ratio | peak RSS MiB: ours | bare loop | ours: msg/s | cores |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range m.Runs {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d × %d | %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.0f | %.2f |\n",
-			r.Target, r.Side, r.Setting, r.Loops, r.Batch, r.Messages, r.CPUms, r.BareCPUms, r.CPURatio, r.RSSMiB, r.BareRSS, r.Rate, r.Cores)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d × %d | %d (%d) | %.0f | %.0f | %.2f | %.1f | %.1f | %.0f | %.2f |\n",
+			r.Target, r.Side, r.Setting, r.Loops, r.Batch, r.Messages, r.InFlight, r.CPUms, r.BareCPUms, r.CPURatio, r.RSSMiB, r.BareRSS, r.Rate, r.Cores)
 	}
 	return b.String()
 }
 
 func defaultsText(r Requests) string {
-	return fmt.Sprintf("| | measured (the larger of the two clouds) | default |\n|---|---|---|\n"+
+	var b strings.Builder
+	fmt.Fprintf(&b, "| | measured (the larger of the two clouds) | default |\n|---|---|---|\n"+
 		"| CPU request | %.2f cores used with a backlog at the default 4 receivers | `%s` (rounded up to %dm) |\n"+
 		"| memory request | %.1f MiB peak RSS at the default 4 receivers | `%s` (× %.1f, rounded up to %dMi) |\n"+
-		"| memory limit | %.1f MiB peak RSS at `--receivers 100`, the most the flag allows | `%s` (× %.1f, rounded up to %dMi) |\n",
-		r.Cores, r.CPU, cpuStepMilli, r.RSS, r.Memory, memoryHeadroom, memoryStepMi, r.MaxRSS, r.MemoryLimit, limitHeadroom, memoryStepMi)
+		"| memory limit | %.1f MiB peak RSS with `--receivers %d` full batches in flight | `%s` (× %.1f, rounded up to %dMi) |\n\n",
+		r.Cores, r.CPU, cpuStepMilli, r.RSS, r.Memory, memoryHeadroom, memoryStepMi, r.MaxRSS, MaxReceivers, r.MemoryLimit, limitHeadroom, memoryStepMi)
+	for _, cloud := range []string{"aws", "azure"} {
+		w := r.Worst[cloud]
+		how := "measured"
+		if w.Extrapolated {
+			how = fmt.Sprintf("extrapolated from the runs at %.3f MiB per message in flight, since the emulator holds fewer at once", w.PerMessage)
+		}
+		fmt.Fprintf(&b, "- %s: %s messages in flight at most, %.1f MiB peak RSS (%s).\n", cloud, count(float64(w.InFlight)), w.RSS, how)
+	}
+	return b.String()
 }
 
 func billDetail(p Prices, bills ...Bill) string {

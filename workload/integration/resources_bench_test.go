@@ -345,18 +345,34 @@ func mapUsage[T any](u []usage, f func(usage) T) []T {
 }
 
 // writeMeasured records the figures for the cost table, with when and where
-// they were measured.
+// they were measured. Runs already in the file that this one did not measure
+// (another target or side, when -bench selected fewer) are kept.
 func writeMeasured(b *testing.B, all []Measured) {
-
-	raw, err := json.MarshalIndent(struct {
+	type file struct {
 		Measured string     `json:"measured"`
 		Machine  string     `json:"machine"`
 		Runs     []Measured `json:"runs"`
-	}{time.Now().UTC().Format(time.DateOnly), fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), all}, "", "  ")
+	}
+	path := filepath.Join("..", "..", "docs", "cost", "measured.json")
+	var old file
+	if raw, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(raw, &old); err != nil {
+			b.Fatalf("%s: %v", path, err)
+		}
+	}
+	key := func(m Measured) string { return m.Target + "/" + m.Side + "/" + m.Setting }
+	runs := all
+	for _, m := range old.Runs {
+		if !slices.ContainsFunc(all, func(n Measured) bool { return key(n) == key(m) }) {
+			runs = append(runs, m)
+		}
+	}
+	slices.SortStableFunc(runs, func(a, b Measured) int { return strings.Compare(key(a), key(b)) })
+	raw, err := json.MarshalIndent(file{time.Now().UTC().Format(time.DateOnly),
+		fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()), runs}, "", "  ")
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := filepath.Join("..", "..", "docs", "cost", "measured.json")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		b.Fatal(err)
 	}

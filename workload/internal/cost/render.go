@@ -75,10 +75,13 @@ func ApplyTo(doc string, d Document, sections map[string]string) (string, error)
 }
 
 func usd(v float64) string {
-	if v >= 10 {
+	switch {
+	case v >= 10:
 		return fmt.Sprintf("$%.2f", v)
+	case v >= 0.01:
+		return fmt.Sprintf("$%.3f", v)
 	}
-	return fmt.Sprintf("$%.3f", v)
+	return fmt.Sprintf("$%.5f", v)
 }
 
 // count writes n with thousands separators.
@@ -211,8 +214,11 @@ func Knobs() []Knob {
 	}
 }
 
-// BurstSizes are the bursts the scale-to-zero table prices.
+// BurstSizes are the bursts the scale-to-zero table prices; knobBurst is the
+// one each knob is tried on, large enough to reach the default maximum.
 var BurstSizes = []int{1_000, 10_000, 100_000}
+
+const knobBurst = 100_000
 
 func scaleText(p Prices, r Requests, perPod float64) string {
 	node := Cheapest(p.AWS.Nodes)
@@ -226,7 +232,7 @@ func scaleText(p Prices, r Requests, perPod float64) string {
 	b.WriteString("| setting | burst | peak consumers | drained after | zero after | consumer-hours | of which after the queue emptied | on-demand cost |\n|---|---|---|---|---|---|---|---|\n")
 	for _, k := range Knobs() {
 		for _, n := range BurstSizes {
-			if k.Name != "defaults" && n != 10_000 {
+			if k.Name != "defaults" && n != knobBurst {
 				continue
 			}
 			tl := Simulate(Burst{Messages: n, Rule: k.Rule, Polling: k.Polling, PerPod: perPod})
@@ -234,8 +240,8 @@ func scaleText(p Prices, r Requests, perPod float64) string {
 				tl.Drained, tl.Zero, tl.ConsumerHours(), tl.TailSeconds/3600, usd(tl.ConsumerHours()*perHour))
 		}
 	}
-	def := Simulate(Burst{Messages: 10_000, Rule: DefaultRule(), Polling: DefaultPolling, PerPod: perPod})
-	fmt.Fprintf(&b, "\nA consumer that never scales down costs the whole day whatever the bursts: `consumerMinReplicas: 1` is 24 consumer-hours a day (%s), and a fleet kept at the burst's peak of %d is %d consumer-hours (%s). With one burst of 10,000 messages a day, scale-to-zero costs %.3f consumer-hours (%s): %.0f× less than one consumer kept up.\n",
-		usd(24*perHour), def.Peak, 24*def.Peak, usd(float64(24*def.Peak)*perHour), def.ConsumerHours(), usd(def.ConsumerHours()*perHour), 24/def.ConsumerHours())
+	def := Simulate(Burst{Messages: knobBurst, Rule: DefaultRule(), Polling: DefaultPolling, PerPod: perPod})
+	fmt.Fprintf(&b, "\nA consumer that never scales down costs the whole day whatever the bursts: `consumerMinReplicas: 1` is 24 consumer-hours a day (%s), and a fleet kept at the burst's peak of %d is %d consumer-hours (%s). With one burst of %s messages a day, scale-to-zero costs %.3f consumer-hours (%s): %.0f× less than one consumer kept up.\n",
+		usd(24*perHour), def.Peak, 24*def.Peak, usd(float64(24*def.Peak)*perHour), count(knobBurst), def.ConsumerHours(), usd(def.ConsumerHours()*perHour), 24/def.ConsumerHours())
 	return b.String()
 }

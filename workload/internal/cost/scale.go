@@ -41,8 +41,10 @@ func Simulate(b Burst) Timeline {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	backlog := float64(b.Messages)
 	var tl Timeline
-	// The queue is idle before the burst: KEDA has polled and holds zero.
-	d.Step(t0.Add(-b.Polling), 0)
+	// The queue is idle before the burst: KEDA polled it empty half an interval
+	// before the burst arrived, so it sees the burst half an interval later,
+	// the average wait.
+	d.Step(t0.Add(-b.Polling/2), 0)
 	const step = time.Second
 	limit := 24 * time.Hour
 	for at := time.Duration(0); at < limit; at += step {

@@ -48,7 +48,7 @@ test-cluster:
 
 # Consumer and producer throughput beside the emulators' own ceiling, as a ratio.
 bench:
-	bash scripts/test-workload.sh -run '^$$' -bench . -benchtime 1x
+	bash scripts/test-workload.sh -run '^$$' -bench . -benchtime 1x -timeout 40m
 
 # Mutation testing (gremlins v0.6.0), one package at a time, with the emulators up;
 # not part of make test (see README for how long it takes). Every workload/internal

@@ -30,11 +30,12 @@ if [ $# -eq 0 ] && [ "${EDW_FUZZTIME:-20s}" != 0 ]; then
   go test -run '^$' -fuzz '^FuzzParseNeverPanics$' -fuzztime "${EDW_FUZZTIME:-20s}" ./internal/message/
 fi
 # Throughput beside each emulator's own ceiling, measured in this run (a ratio,
-# so it means the same on any machine). EDW_BENCH=0 skips it; so do extra args.
+# so it means the same on any machine), and CPU-seconds and peak RSS per 1,000
+# messages beside the same loop (docs/cost.md). EDW_BENCH=0 skips it; so do extra args.
 # On fresh emulators, so what the tests left behind does not slow either side; the
 # Azure benchmark starts a private Azurite per run (see integration/bench_test.go).
 if [ $# -eq 0 ] && [ "${EDW_BENCH:-1}" = 1 ]; then
   emu_fresh fauxqs dynalite
-  go test -count=1 -timeout 10m -run '^$' -bench . -benchtime 1x ./integration/
+  go test -count=1 -timeout 40m -run '^$' -bench . -benchtime 1x ./integration/
 fi
 testenv_skips "workload tests" "$skips"

@@ -327,7 +327,7 @@ func workloadArgs(cfg *Config, target kube.Target) kube.WorkloadArgs {
 		InstallKeda:      true,
 		KedaChartVersion: cfg.Charts.Keda,
 		Consumer: kube.ConsumerSettings{
-			CPU: c.CPU, Memory: c.Memory, MaxReceiveCount: c.MaxReceiveCount, VisibilityTimeout: c.VisibilityTimeout,
+			CPU: c.CPU, Memory: c.Memory, MemoryLimit: c.MemoryLimit, MaxReceiveCount: c.MaxReceiveCount, VisibilityTimeout: c.VisibilityTimeout,
 			Scaling: kube.Scaling{
 				MinReplicas: c.MinReplicas, MaxReplicas: c.MaxReplicas, MessagesPerPod: c.MessagesPerPod,
 				ActivationQueueLength: c.ActivationQueueLength, PollingInterval: c.PollingInterval, Cooldown: c.Cooldown,

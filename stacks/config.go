@@ -148,6 +148,7 @@ type ConsumerConfig struct {
 	Cooldown              time.Duration
 	CPU                   string
 	Memory                string
+	MemoryLimit           string
 	MaxReceiveCount       int
 	VisibilityTimeout     time.Duration
 }
@@ -194,8 +195,16 @@ const (
 	DefaultActivationQueueLength = 0
 	DefaultPollingSeconds        = 15
 	DefaultCooldownSeconds       = 120
+	// The consumer's requests and memory limit are measured, not guessed
+	// (docs/cost.md; workload/internal/cost's tests keep these the figures
+	// `make bench` measured). At the default messagesPerPod a pod has more
+	// backlog than its 4 receivers hold, so it works flat out: the CPU request
+	// is the CPU it used so, the memory request its peak RSS with 1.5× headroom,
+	// and the limit the peak RSS at --receivers 100, the most in flight its
+	// flags allow, with 1.5× headroom.
 	DefaultConsumerCPU           = "250m"
 	DefaultConsumerMemory        = "256Mi"
+	DefaultConsumerMemoryLimit   = "256Mi"
 	DefaultMaxReceiveCount       = 5
 	DefaultVisibilitySeconds     = 60
 	DefaultProducerMessageCount  = 1000
@@ -498,6 +507,21 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	cc.Cooldown = time.Duration(r.intIn("edw:cooldownSeconds", DefaultCooldownSeconds, 0, 86400)) * time.Second
 	cc.CPU = r.matching("edw:consumerCpu", DefaultConsumerCPU, quantityRE, "want a Kubernetes CPU quantity such as 250m or 1")
 	cc.Memory = r.matching("edw:consumerMemory", DefaultConsumerMemory, quantityRE, "want a Kubernetes memory quantity such as 256Mi")
+	// Unset, the limit is the measured one, or the request when that is larger:
+	// Kubernetes refuses a pod whose limit is below its request.
+	switch limit, set := r.str("edw:consumerMemoryLimit", ""); {
+	case !set:
+		cc.MemoryLimit = DefaultConsumerMemoryLimit
+		if memoryBytes(cc.Memory) > memoryBytes(DefaultConsumerMemoryLimit) {
+			cc.MemoryLimit = cc.Memory
+		}
+	case !quantityRE.MatchString(limit):
+		r.fail("edw:consumerMemoryLimit", limit, "want a Kubernetes memory quantity such as 256Mi")
+	case memoryBytes(limit) < memoryBytes(cc.Memory):
+		r.fail("edw:consumerMemoryLimit", limit, fmt.Sprintf("must be at least edw:consumerMemory (%s)", cc.Memory))
+	default:
+		cc.MemoryLimit = limit
+	}
 	// SQS caps maxReceiveCount at 1000 and the visibility timeout at 12 hours.
 	cc.MaxReceiveCount = r.intIn("edw:maxReceiveCount", DefaultMaxReceiveCount, 1, 1000)
 	cc.VisibilityTimeout = time.Duration(r.intIn("edw:visibilityTimeoutSeconds", DefaultVisibilitySeconds, 10, 43200)) * time.Second
@@ -620,4 +644,21 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 		return nil, errors.Join(r.errs...)
 	}
 	return c, nil
+}
+
+// memoryBytes is a quantity quantityRE accepts, in bytes.
+func memoryBytes(q string) float64 {
+	units := []struct {
+		suffix string
+		scale  float64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"m", 1e-3}}
+	scale := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(q, u.suffix) {
+			q, scale = strings.TrimSuffix(q, u.suffix), u.scale
+			break
+		}
+	}
+	v, _ := strconv.ParseFloat(q, 64)
+	return v * scale
 }

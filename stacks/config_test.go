@@ -83,6 +83,8 @@ func TestDefaultsGiveACheapWorkingStack(t *testing.T) {
 			assert.False(t, cfg.Producer.Enabled, "nothing sends messages unless asked")
 			assert.False(t, cfg.Images.Prebuilt())
 			assert.Greater(t, cfg.Consumer.VisibilityTimeout, time.Duration(0))
+			assert.Greater(t, memoryBytes(cfg.Consumer.MemoryLimit), memoryBytes(cfg.Consumer.Memory),
+				"the limit holds the most the consumer's flags put in flight, above its everyday request")
 			if cfg.Cloud == Azure {
 				assert.Equal(t, NodeAutoProvisioning, cfg.NodeProvisioning)
 				assert.Empty(t, cfg.Charts.Karpenter)
@@ -182,6 +184,7 @@ func TestValuesAreParsed(t *testing.T) {
 	assert.Equal(t, 5*time.Second, cfg.Consumer.PollingInterval)
 	assert.Equal(t, 30*time.Second, cfg.Consumer.Cooldown)
 	assert.Equal(t, 5*time.Minute, cfg.Consumer.VisibilityTimeout)
+	assert.Equal(t, "1Gi", cfg.Consumer.MemoryLimit, "a request above the measured limit raises the limit with it")
 	assert.Equal(t, ProducerConfig{Enabled: true, MessageCount: 5000, Rate: 100}, cfg.Producer)
 	assert.True(t, cfg.Images.Prebuilt())
 	assert.Equal(t, ChartVersions{Keda: "2.20.0", Karpenter: "1.11.1"}, cfg.Charts)
@@ -273,6 +276,10 @@ func TestConfigErrors(t *testing.T) {
 			`invalid stack config edw:consumerCpu = "half": want a Kubernetes CPU quantity such as 250m or 1`},
 		{"memory quantity", "x", with(awsBase, "edw:consumerMemory", "256MB"),
 			`invalid stack config edw:consumerMemory = "256MB": want a Kubernetes memory quantity such as 256Mi`},
+		{"memory limit quantity", "x", with(awsBase, "edw:consumerMemoryLimit", "lots"),
+			`invalid stack config edw:consumerMemoryLimit = "lots": want a Kubernetes memory quantity such as 256Mi`},
+		{"memory limit below the request", "x", with(awsBase, "edw:consumerMemory", "1Gi", "edw:consumerMemoryLimit", "512M"),
+			`invalid stack config edw:consumerMemoryLimit = "512M": must be at least edw:consumerMemory (1Gi)`},
 		{"max receive count", "x", with(awsBase, "edw:maxReceiveCount", "1001"),
 			`invalid stack config edw:maxReceiveCount = "1001": want an integer from 1 to 1000`},
 		{"visibility timeout", "x", with(awsBase, "edw:visibilityTimeoutSeconds", "43201"),

@@ -39,7 +39,9 @@ func TestEveryKeyReachesTheResourceThatUsesIt(t *testing.T) {
 		{"aws", "edw:pollingIntervalSeconds", "7", []where{{so, "", "spec.pollingInterval", "7"}}},
 		{"aws", "edw:cooldownSeconds", "30", []where{{so, "", "spec.cooldownPeriod", "30"}}},
 		{"aws", "edw:consumerCpu", "1", []where{{dep, "", ctnr + "resources.requests.cpu", "1"}}},
+		// A request above the measured limit raises the limit with it.
 		{"aws", "edw:consumerMemory", "1Gi", []where{{dep, "", ctnr + "resources.requests.memory", "1Gi"}, {dep, "", ctnr + "resources.limits.memory", "1Gi"}}},
+		{"aws", "edw:consumerMemoryLimit", "2Gi", []where{{dep, "", ctnr + "resources.limits.memory", "2Gi"}}},
 		{"aws", "edw:maxReceiveCount", "3", []where{{awsQueue, "edw", "redrivePolicy", `"maxReceiveCount":3`}, {dep, "", ctnr + "args", "--max-receive-count=3"}}},
 		{"aws", "edw:visibilityTimeoutSeconds", "300", []where{{awsQueue, "edw", "visibilityTimeoutSeconds", "300"}, {dep, "", ctnr + "args", "--visibility-timeout=300s"}}},
 		{"aws", "edw:producerMessageCount", "5000", []where{{job, "", ctnr + "args", "--count=5000"}}},

@@ -202,8 +202,9 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 							},
 							Resources: &corev1.ResourceRequirementsArgs{
 								Requests: pulumi.StringMap{"cpu": pulumi.String(s.CPU), "memory": pulumi.String(s.Memory)},
-								// No CPU limit: throttling only slows the drain; memory is capped.
-								Limits: pulumi.StringMap{"memory": pulumi.String(s.Memory)},
+								// No CPU limit: throttling only slows the drain. Memory is capped
+								// above the request, at what the most in flight needs (docs/cost.md).
+								Limits: pulumi.StringMap{"memory": pulumi.String(s.MemoryLimit)},
 							},
 							LivenessProbe:   probe("/healthz", 5),
 							ReadinessProbe:  probe("/readyz", 2),

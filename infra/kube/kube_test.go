@@ -32,7 +32,7 @@ type nodeGroup struct{ pulumi.CustomResourceState }
 
 func settings() kube.ConsumerSettings {
 	return kube.ConsumerSettings{
-		CPU: "250m", Memory: "256Mi", MaxReceiveCount: 5, VisibilityTimeout: 90 * time.Second,
+		CPU: "250m", Memory: "96Mi", MemoryLimit: "320Mi", MaxReceiveCount: 5, VisibilityTimeout: 90 * time.Second,
 		Scaling: kube.Scaling{MinReplicas: 0, MaxReplicas: 12, MessagesPerPod: 40, ActivationQueueLength: 3,
 			PollingInterval: 15 * time.Second, Cooldown: 120 * time.Second},
 	}
@@ -292,7 +292,8 @@ func TestConsumerPodShape(t *testing.T) {
 		assert.Equal(t, "metrics", d.Str(t, c+".readinessProbe.httpGet.port"))
 		assert.Equal(t, "true", d.Str(t, "spec.template.metadata.annotations.prometheus\\.io/scrape"))
 		assert.Equal(t, "250m", d.Str(t, c+".resources.requests.cpu"))
-		assert.Equal(t, "256Mi", d.Str(t, c+".resources.limits.memory"))
+		assert.Equal(t, "96Mi", d.Str(t, c+".resources.requests.memory"))
+		assert.Equal(t, "320Mi", d.Str(t, c+".resources.limits.memory"), "the limit is its own setting, above the request")
 		assert.Equal(t, "topology.kubernetes.io/zone", d.Str(t, spec+".topologySpreadConstraints.0.topologyKey"))
 		args, _ := d.Plain(c + ".args")
 		assert.Contains(t, args, "--max-receive-count=5")

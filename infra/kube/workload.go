@@ -27,6 +27,7 @@ type Scaling struct {
 type ConsumerSettings struct {
 	CPU               string
 	Memory            string
+	MemoryLimit       string
 	MaxReceiveCount   int
 	VisibilityTimeout time.Duration
 	Scaling           Scaling

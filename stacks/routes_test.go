@@ -26,7 +26,6 @@ const (
 	awsBus         = "aws:cloudwatch/eventBus:EventBus"
 	awsArchive     = "aws:cloudwatch/eventArchive:EventArchive"
 	awsQueuePolicy = "aws:sqs/queuePolicy:QueuePolicy"
-	awsAlarm       = "aws:cloudwatch/metricAlarm:MetricAlarm"
 	azTopic        = "azure-native:eventgrid:Topic"
 	azEventSub     = "azure-native:eventgrid:EventSubscription"
 	azContainer    = "azure-native:storage:BlobContainer"

@@ -203,8 +203,8 @@ const (
 	// and the limit the peak RSS at --receivers 100, the most in flight its
 	// flags allow, with 1.5× headroom.
 	DefaultConsumerCPU           = "250m"
-	DefaultConsumerMemory        = "256Mi"
-	DefaultConsumerMemoryLimit   = "256Mi"
+	DefaultConsumerMemory        = "64Mi"
+	DefaultConsumerMemoryLimit   = "208Mi"
 	DefaultMaxReceiveCount       = 5
 	DefaultVisibilitySeconds     = 60
 	DefaultProducerMessageCount  = 1000

@@ -56,7 +56,8 @@ func (a *azurite) start(t testing.TB) {
 	a.cmd.Stderr = os.Stderr // its stdout is a startup banner per run
 	require.NoError(t, a.cmd.Start())
 	for _, port := range []int{a.qport, a.tport} {
-		eventually(t, 30*time.Second, fmt.Sprintf("azurite on %d", port), func() bool {
+		// Node takes a while to load Azurite on a busy machine.
+		eventually(t, 90*time.Second, fmt.Sprintf("azurite on %d", port), func() bool {
 			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err == nil {
 				c.Close()

@@ -193,6 +193,20 @@ func TestDeriveRoundsUpWithHeadroom(t *testing.T) {
 	assert.Equal(t, "512Mi", r.MemoryLimit)
 }
 
+func TestDeriveSaysWhenACloudsLargestRunIsMissing(t *testing.T) {
+	m := fixture(90)
+	m.Runs = append(m.Runs[:4], m.Runs[5:]...) // no azure max
+	r, err := Derive(m)
+	require.NoError(t, err)
+	assert.True(t, r.Worst["azure"].Missing)
+	assert.Equal(t, "208Mi", r.MemoryLimit, "aws's 134.4 MiB × 1.5, up to 208Mi")
+	assert.Contains(t, defaultsText(r), "azure: **not measured**")
+
+	m.Runs = m.Runs[:2:2] // aws default and max: azure has no default run either
+	_, err = Derive(m)
+	assert.ErrorContains(t, err, "no consumer run at the default setting on azure-azurite")
+}
+
 // TestMaxReceiversIsTheFlags: the limit is sized for the most receivers the
 // consumer's flags accept.
 func TestMaxReceiversIsTheFlags(t *testing.T) {

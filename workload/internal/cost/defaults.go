@@ -57,6 +57,8 @@ type Worst struct {
 	InFlight     int
 	RSS          float64
 	Extrapolated bool
+	// Missing: the benchmark has no run at the largest setting on this cloud.
+	Missing bool
 	// PerMessage is the RSS one more message in flight adds (MiB), from the
 	// default and the largest runs.
 	PerMessage float64
@@ -96,11 +98,18 @@ func Derive(m Measurements) (Requests, error) {
 		}
 		big, err := m.Find(cloud, "consumer", "max")
 		if err != nil {
-			return r, err
+			// Not measured (Azurite stalled under the largest setting): the
+			// limit then rests on the other cloud, and the docs say so.
+			r.Worst[cloud] = Worst{Missing: true}
+			r.Cores, r.RSS = max(r.Cores, def.Cores), max(r.RSS, def.RSSMiB)
+			continue
 		}
 		w := worst(def, big)
 		r.Worst[cloud] = w
 		r.Cores, r.RSS, r.MaxRSS = max(r.Cores, def.Cores), max(r.RSS, def.RSSMiB), max(r.MaxRSS, w.RSS)
+	}
+	if r.MaxRSS == 0 {
+		return r, fmt.Errorf("measured.json has no consumer run at the max setting on any cloud: the memory limit needs one")
 	}
 	r.CPU = fmt.Sprintf("%dm", roundUp(r.Cores*1000, cpuStepMilli))
 	r.Memory = fmt.Sprintf("%dMi", roundUp(r.RSS*memoryHeadroom, memoryStepMi))

@@ -151,6 +151,10 @@ func defaultsText(r Requests) string {
 		r.Cores, r.CPU, cpuStepMilli, r.RSS, r.Memory, memoryHeadroom, memoryStepMi, r.MaxRSS, MaxReceivers, r.MemoryLimit, limitHeadroom, memoryStepMi)
 	for _, cloud := range []string{"aws", "azure"} {
 		w := r.Worst[cloud]
+		if w.Missing {
+			fmt.Fprintf(&b, "- %s: **not measured** — the benchmark has no run at the largest setting on its emulator, so the limit rests on the other cloud.\n", cloud)
+			continue
+		}
 		how := "measured"
 		if w.Extrapolated {
 			how = fmt.Sprintf("extrapolated from the runs at %.3f MiB per message in flight, since the emulator holds fewer at once", w.PerMessage)

@@ -36,6 +36,9 @@ fi
 # Azure benchmark starts a private Azurite per run (see integration/bench_test.go).
 if [ $# -eq 0 ] && [ "${EDW_BENCH:-1}" = 1 ]; then
   emu_fresh fauxqs dynalite
-  go test -count=1 -timeout 40m -run '^$' -bench . -benchtime 1x ./integration/
+  # The resource benchmark at the largest settings (1,000 and 3,200 messages in
+  # flight) stalls the emulators on a busy machine: make bench runs it, make test
+  # runs the default settings the consumer's requests are sized from.
+  go test -count=1 -timeout 40m -run '^$' -bench '^Benchmark(Consumer|Producer)$|^BenchmarkResources$/.*/.*/^default$' -benchtime 1x ./integration/
 fi
 testenv_skips "workload tests" "$skips"

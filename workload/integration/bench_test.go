@@ -288,9 +288,8 @@ func BenchmarkProducer(b *testing.B) {
 	}
 }
 
-// floors are the lowest ratios the benchmarks accept, per side; README.md ("Run
-// the tests") states them and TestREADMEStatesTheBenchmarkFloors keeps the two
-// the same. Below a floor the benchmark fails: the framework then costs more than
+// floors are the lowest ratios the benchmarks accept, per side; docs/testing.md
+// states them and TestDocsStateTheBenchmarkFloors keeps the two the same. Below a floor the benchmark fails: the framework then costs more than
 // its parsing, metrics and visibility keeping can explain.
 var floors = map[string]float64{"consumer": 0.60, "producer": 0.60}
 
@@ -305,21 +304,21 @@ func report(b *testing.B, what string, perRun int, ours, bare []time.Duration) {
 	b.Logf("%s: %.0f msg/s, bare loop %.0f msg/s, ratio %.2f (median of %d runs each; slowest %s and %s)",
 		what, o, r, o/r, len(ours), slices.Max(ours).Round(time.Millisecond), slices.Max(bare).Round(time.Millisecond))
 	if floor, ok := floors[what]; !ok || o/r < floor {
-		b.Errorf("%s: ratio %.2f is below the floor %.2f that README.md states", what, o/r, floor)
+		b.Errorf("%s: ratio %.2f is below the floor %.2f that docs/testing.md states", what, o/r, floor)
 	}
 }
 
-// TestREADMEStatesTheBenchmarkFloors: the floors the benchmarks enforce are the
-// ones the README promises.
-func TestREADMEStatesTheBenchmarkFloors(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+// TestDocsStateTheBenchmarkFloors: the floors the benchmarks enforce are the
+// ones the testing page promises (the README links it).
+func TestDocsStateTheBenchmarkFloors(t *testing.T) {
+	readme, err := os.ReadFile("../../docs/testing.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for what, floor := range floors {
 		want := fmt.Sprintf("%s ratio below %.2f", what, floor)
 		if !strings.Contains(string(readme), want) {
-			t.Errorf("README.md does not say %q", want)
+			t.Errorf("docs/testing.md does not say %q", want)
 		}
 	}
 }

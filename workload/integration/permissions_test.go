@@ -43,8 +43,16 @@ func loadPermissions(t *testing.T) permissionsTable {
 }
 
 func (p permissionsTable) calls(cloud, identity string) []string {
+	return p.callsExcept(cloud, identity, "")
+}
+
+// callsExcept is calls without the entries on the resource role except names.
+func (p permissionsTable) callsExcept(cloud, identity, except string) []string {
 	var out []string
 	for _, n := range p[cloud][identity] {
+		if except != "" && n.On == except {
+			continue
+		}
 		if !slices.Contains(out, n.Call) {
 			out = append(out, n.Call)
 		}
@@ -165,6 +173,7 @@ func TestEveryCallTheWorkloadMakesIsInThePermissionsTable(t *testing.T) {
 			r := runBinary(t, bin.producer, env, time.Minute, "--count=25", "--quiet")
 			require.Equal(t, 0, r.code, r.stderr)
 		})
+		produced = append(produced, routerProducerCalls(t)...)
 		s.send(t, `{"msg":`, `{"id":"dup-1","msg":"first","srcStamp":"2026-11-25 10:00:00.000000"}`)
 		consumed := run("consumer", map[string]time.Duration{"DynamoDB_20120810.PutItem": slowWrite}, func(env []string) {
 			r := runBinary(t, bin.consumer, env, 3*time.Minute, "--exit-when-idle=4s", "--wait=1s", "--visibility-timeout=2s", "--metrics-addr=127.0.0.1:0")
@@ -216,7 +225,10 @@ func TestEveryCallTheWorkloadMakesIsInThePermissionsTable(t *testing.T) {
 			require.Equal(t, 0, r.code, tail(r.stderr, 3000))
 			logs += r.stderr
 		})...)
-		assert.Equal(t, perms.calls("azure", "producer"), dedupe(produced), "producer calls vs the permissions table")
+		// No Event Grid emulator runs here, so the producer's publish to the topic
+		// (the table's producer entry on "topic") is not seen by this test; the
+		// router package's test holds the request to a local server instead.
+		assert.Equal(t, perms.callsExcept("azure", "producer", "topic"), dedupe(produced), "producer calls vs the permissions table")
 		assert.Equal(t, perms.calls("azure", "consumer"), dedupe(consumed), "consumer calls vs the permissions table")
 		assert.Equal(t, 1, s.dlqLen(t), "the malformed message, and only it, went to the poison queue; consumer logs:\n%s", tail(logs, 4000))
 	})

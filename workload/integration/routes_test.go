@@ -452,3 +452,21 @@ func TestAPublisherRetryIsOneRow(t *testing.T) {
 	assert.Len(t, s.writes.all(), 6, "six writes, three refused as duplicates")
 	assert.Equal(t, 0, s.len(t))
 }
+
+// routerProducerCalls runs the producer with --via router against a bus on
+// moto, through a recorder, and returns the calls it made: the permissions test
+// holds them to the table's producer entries for the bus.
+func routerProducerCalls(t *testing.T) []string {
+	t.Helper()
+	moto := need(t, "EDW_TEST_MOTO_ENDPOINT")
+	eb := eventbridge.NewFromConfig(testAWS, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(moto) })
+	bus := unique("edw-bus-")
+	_, err := eb.CreateEventBus(context.Background(), &eventbridge.CreateEventBusInput{Name: &bus})
+	require.NoError(t, err)
+	rec := newRecorder(t, moto, awsOperation, nil)
+	env := []string{"EDW_CLOUD=aws", "EDW_EVENT_BUS_NAME=" + bus, "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test", "AWS_ENDPOINT_URL_EVENTBRIDGE=" + rec.proxy.URL}
+	r := runBinary(t, bin.producer, env, time.Minute, "--via=router", "--count=12", "--quiet")
+	require.Equal(t, 0, r.code, r.stderr)
+	return rec.seen()
+}

@@ -357,11 +357,11 @@ func (w *workload) produce(ctx context.Context, l *labState, n int) error {
 // sample is one second of the timeline.
 type sample struct {
 	At         time.Duration `json:"at"`
-	Backlog    int           `json:"backlog"`
+	Backlog    int           `json:"backlog"`    // -1: the read failed
 	Desired    int           `json:"desired"`    // the Deployment's spec.replicas (KEDA, HPA)
 	HPADesired int           `json:"hpaDesired"` // the HPA's status.desiredReplicas, -1 without an HPA
 	Running    int           `json:"running"`    // consumer processes
-	Rows       int           `json:"rows"`
+	Rows       int           `json:"rows"`       // -1: the read failed
 }
 
 // timeline samples the workload every second until stop returns true or ctx ends.
@@ -372,7 +372,8 @@ type timeline struct {
 }
 
 func (tl *timeline) record(ctx context.Context, w *workload, k *kubelet.Kubelet, cs kubernetes.Interface, hpaName string) sample {
-	s := sample{At: time.Since(tl.start).Round(time.Second), HPADesired: -1}
+	// A read that failed is unknown (-1), never 0: "queue empty" must be seen.
+	s := sample{At: time.Since(tl.start).Round(time.Second), HPADesired: -1, Backlog: -1, Rows: -1}
 	if b, err := w.backend.Backlog(ctx); err == nil {
 		s.Backlog = b
 	}
@@ -410,9 +411,30 @@ func (tl *timeline) print(t *testing.T, title string) {
 		if s.HPADesired >= 0 {
 			hpa = strconv.Itoa(s.HPADesired)
 		}
-		fmt.Fprintf(&b, "%5ds %8d %8d %8s %8d %6d\n", int(s.At.Seconds()), s.Backlog, s.Desired, hpa, s.Running, s.Rows)
+		fmt.Fprintf(&b, "%5ds %8s %8d %8s %8d %6s\n", int(s.At.Seconds()), known(s.Backlog), s.Desired, hpa, s.Running, known(s.Rows))
 	}
 	t.Log(b.String())
+}
+
+// known prints a count, or "?" for a read that failed.
+func known(n int) string {
+	if n < 0 {
+		return "?"
+	}
+	return strconv.Itoa(n)
+}
+
+// between returns the samples taken from from to to, both included.
+func (tl *timeline) between(from, to time.Duration) []sample {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	var out []sample
+	for _, s := range tl.samples {
+		if s.At >= from && s.At <= to {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // first is the time of the first sample that satisfies ok, or -1.

@@ -326,12 +326,14 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 // with the repository's Pulumi.yaml, and checks what the engine's own config
 // validation says: it requires every key Pulumi.yaml declares without a default
 // (the mock-based tests never read Pulumi.yaml). Only knownMissing may be
-// reported. What happens after that (the aws and azure providers are not
-// installed here; the kubernetes stack file lists its keys in comments) is not
-// this test's.
+// reported. Past the validation each preview must end as it can here and no
+// other way: the kubernetes stack file, completed with the keys its comments
+// list, previews successfully onto the lab; the aws and azure ones stop at the
+// first provider plugin this machine does not have (only kubernetes is
+// installed). A control with one default removed must be reported by name.
 func TestEngineAcceptsEveryStackFile(t *testing.T) {
 	s := labSite(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	project, err := workspace.LoadProject(projectFile)
 	if err != nil {
@@ -346,45 +348,137 @@ func TestEngineAcceptsEveryStackFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Stop() })
+
+	// The control: the check below sees a key without a default, by name.
+	t.Run("control", func(t *testing.T) {
+		const key = "producerRate"
+		p := *project
+		p.Config = maps.Clone(project.Config)
+		ct, ok := p.Config[key]
+		if !ok || ct.Default == nil {
+			t.Fatalf("Pulumi.yaml has no default for %s to take away", key)
+		}
+		ct.Default = nil
+		p.Config[key] = ct
+		missing, _, _ := previewStackFile(ctx, t, e, &p, "control", filepath.Join(filepath.Dir(projectFile), "Pulumi.aws.yaml"), nil)
+		if len(missing) != 1 || strings.TrimPrefix(missing[0], "edw:") != key {
+			t.Errorf("with %s's default removed the engine reports %v missing; the check must see exactly it", key, missing)
+		}
+	})
+
+	cs, err := kubernetes.NewForConfig(s.cluster.REST)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "Pulumi."), ".yaml")
 		t.Run(name, func(t *testing.T) {
-			ps, err := workspace.LoadProjectStack(nil, project, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			config := map[string]string{}
-			for k, v := range ps.Config {
-				config[k.String()], err = v.Value(nil)
-				if err != nil {
+			var extra map[string]string
+			if name == "kubernetes" {
+				extra = commentedConfig(t, f)
+				// As its comments say: namespace edw exists (edw:createNamespace false).
+				if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}},
+					metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 					t.Fatal(err)
 				}
 			}
-			st, err := e.Stack(ctx, *project, name, stacks.Run, config)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = st.Preview(ctx)
-			var missing []string
-			if err != nil && strings.Contains(err.Error(), "validating stack config") {
-				line := configLine(err)
-				if !strings.Contains(line, "is missing configuration value") {
-					t.Fatalf("pulumi preview of %s refuses the config before the program runs:\n%s", filepath.Base(f), line)
-				}
-				_, keys, _ := strings.Cut(line, "is missing configuration value")
-				for _, m := range quotedRE.FindAllStringSubmatch(keys, -1) {
-					missing = append(missing, m[1])
-				}
-				t.Logf("KNOWN BUG: pulumi preview of %s refuses the config before the program runs:\n%s", filepath.Base(f), line)
-			}
-			slices.Sort(missing)
+			missing, steps, err := previewStackFile(ctx, t, e, project, name, f, extra)
 			if !slices.Equal(missing, knownMissing) {
-				t.Errorf("the engine requires %v for %s, knownMissing lists %v: give each key a default in Pulumi.yaml "+
+				t.Fatalf("the engine requires %v for %s, knownMissing lists %v: give each key a default in Pulumi.yaml "+
 					"(or stop declaring it), and keep knownMissing exactly what the engine still reports", missing, filepath.Base(f), knownMissing)
 			}
+			if name == "kubernetes" {
+				if err != nil {
+					t.Fatalf("pulumi preview of %s with the keys its comments list failed: %v", filepath.Base(f), err)
+				}
+				kinds := map[string]bool{}
+				for _, m := range steps {
+					kinds[m.Type] = true
+					if m.Op != apitype.OpCreate {
+						t.Errorf("a first preview plans %s for %s", m.Op, m.URN)
+					}
+				}
+				for _, want := range []string{"kubernetes:apps/v1:Deployment", "kubernetes:keda.sh/v1alpha1:ScaledObject"} {
+					if !kinds[want] {
+						t.Errorf("the preview plans no %s; it planned %v", want, slices.Sorted(maps.Keys(kinds)))
+					}
+				}
+				return
+			}
+			m := missingPluginRE.FindStringSubmatch(fmt.Sprint(err))
+			if err == nil || m == nil || m[1] == "kubernetes" {
+				t.Fatalf("pulumi preview of %s must get past the config to a provider plugin this machine lacks; it ended with: %v",
+					filepath.Base(f), err)
+			}
+			t.Logf("%s: config accepted; the preview stopped at the %s provider plugin, which is not installed here", filepath.Base(f), m[1])
 		})
 	}
 }
+
+// missingPluginRE finds the plugin in the engine's "no resource plugin …" and
+// "Could not automatically download and install resource plugin …" errors.
+var missingPluginRE = regexp.MustCompile("pulumi plugin install resource ([a-z0-9-]+)")
+
+// previewStackFile previews the stack file's config plus extra, and returns the
+// keys the engine's config validation reported missing, the planned steps, and
+// the preview's error when it was not that validation.
+func previewStackFile(ctx context.Context, t *testing.T, e *Engine, project *workspace.Project, name, file string,
+	extra map[string]string) ([]string, []apitype.StepEventMetadata, error) {
+	t.Helper()
+	ps, err := workspace.LoadProjectStack(nil, project, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := map[string]string{}
+	for k, v := range ps.Config {
+		config[k.String()], err = v.Value(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	maps.Copy(config, extra)
+	st, err := e.Stack(ctx, *project, name, stacks.Run, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []apitype.StepEventMetadata
+	_, err = st.Preview(ctx, optpreview.EventStreams(collectSteps(&steps)))
+	if err == nil || !strings.Contains(err.Error(), "validating stack config") {
+		return nil, steps, err
+	}
+	line := configLine(err)
+	if !strings.Contains(line, "is missing configuration value") {
+		t.Fatalf("pulumi preview of %s refuses the config before the program runs:\n%s", filepath.Base(file), line)
+	}
+	t.Logf("pulumi preview of %s refuses the config before the program runs:\n%s", filepath.Base(file), line)
+	_, keys, _ := strings.Cut(line, "is missing configuration value")
+	var missing []string
+	for _, m := range quotedRE.FindAllStringSubmatch(keys, -1) {
+		missing = append(missing, m[1])
+	}
+	slices.Sort(missing)
+	return missing, steps, nil
+}
+
+// commentedConfig is the config a stack file's comments tell users to set
+// ("#   edw:key: value"), with a digest in place of each "…".
+func commentedConfig(t *testing.T, file string) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, m := range commentedKeyRE.FindAllStringSubmatch(string(raw), -1) {
+		out[m[1]] = strings.ReplaceAll(strings.Trim(m[2], `"`), "…", strings.Repeat("0", 64))
+	}
+	if len(out) < 5 {
+		t.Fatalf("%s lists %d keys in its comments; want the ones a kubernetes stack needs", file, len(out))
+	}
+	return out
+}
+
+var commentedKeyRE = regexp.MustCompile(`(?m)^#\s+(edw:[A-Za-z]+):\s*(\S+)`)
 
 // knownMissing are keys Pulumi.yaml declares without a default, which the
 // engine requires of every stack. It caught five (installKeda, createNamespace,

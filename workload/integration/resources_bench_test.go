@@ -26,7 +26,8 @@ import (
 // bench_test.go doing the same SDK calls in the same run. Peak RSS cannot be
 // reset inside one process, so every run is a process of its own: the real
 // binary for our side, this test binary re-executed in a helper mode for the
-// bare side, and the figures are the kernel's (wait4's rusage) for that process.
+// bare side. CPU is the kernel's (wait4's rusage) for that process; peak RSS is
+// its own address space's high-water mark (peakrss_test.go says why not wait4's).
 // CPU-seconds, not wall time, are compared: the machine may be shared, and a
 // busy neighbour stretches wall time but not the CPU a process spends.
 //
@@ -59,6 +60,10 @@ var cpuFactors = map[string]float64{"consumer": 2.0, "producer": 2.0}
 // before TestMain, so the process's rusage holds the loop and nothing else
 // (TestMain builds the binaries with `go build`, whose children wait4 would count).
 func init() {
+	if mib, err := strconv.Atoi(os.Getenv(holdEnv)); err == nil {
+		holdMemory(mib)
+		os.Exit(0)
+	}
 	mode := os.Getenv(resourceHelperEnv)
 	if mode == "" {
 		return
@@ -107,11 +112,11 @@ type usage struct {
 	Wall   time.Duration
 }
 
-func rusageOf(cmd *exec.Cmd, wall time.Duration) usage {
+func rusageOf(cmd *exec.Cmd, peak *peakRSS, wall time.Duration) usage {
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	return usage{
 		CPU:    time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime)),
-		MaxRSS: ru.Maxrss * 1024, // KiB on Linux
+		MaxRSS: peak.stop(),
 		Wall:   wall,
 	}
 }
@@ -129,6 +134,7 @@ func runOurConsumer(b *testing.B, s *stack, n, receivers int) usage {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
+	peak := watchPeakRSS(cmd)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// The queue is watched from its own goroutine: an emulator that stalls must
@@ -165,7 +171,7 @@ func runOurConsumer(b *testing.B, s *stack, n, receivers int) usage {
 			if tot.Processed < int64(n) {
 				b.Fatalf("consumer processed %d of %d messages", tot.Processed, n)
 			}
-			return rusageOf(cmd, time.Since(start))
+			return rusageOf(cmd, peak, time.Since(start))
 		case <-deadline:
 			_ = cmd.Process.Kill()
 			b.Fatalf("consumer did not empty the queue of %d messages in 5 minutes", n)
@@ -189,10 +195,14 @@ func runHelper(b *testing.B, s *stack, mode string, n, loops int) usage {
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("bare %s loop: %v", mode, err)
+	}
+	peak := watchPeakRSS(cmd)
+	if err := cmd.Wait(); err != nil {
 		b.Fatalf("bare %s loop: %v: %s", mode, err, errOut.String())
 	}
-	return rusageOf(cmd, time.Since(start))
+	return rusageOf(cmd, peak, time.Since(start))
 }
 
 func runOurProducer(b *testing.B, s *stack, n, concurrency int) usage {
@@ -202,10 +212,14 @@ func runOurProducer(b *testing.B, s *stack, n, concurrency int) usage {
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("producer: %v", err)
+	}
+	peak := watchPeakRSS(cmd)
+	if err := cmd.Wait(); err != nil {
 		b.Fatalf("producer: %v: %s", err, errOut.String())
 	}
-	return rusageOf(cmd, time.Since(start))
+	return rusageOf(cmd, peak, time.Since(start))
 }
 
 // Measured is one side's figures per 1,000 messages at one setting, as

@@ -27,6 +27,9 @@ type Env struct {
 	// SQSEndpoint2 and DynamoDBEndpoint2 are a second pair, so two AWS workloads
 	// with the same queue names can run at once.
 	SQSEndpoint2, DynamoDBEndpoint2 string
+	// SQSEndpoint3 and DynamoDBEndpoint3 are a third, for the routes' test, whose
+	// consumers write the table the single pipeline's test counts.
+	SQSEndpoint3, DynamoDBEndpoint3 string
 	// NetNS names the network namespace the metrics adapter runs in.
 	NetNS string
 	// Report, when set, is where the scaling tests write their observations.
@@ -57,6 +60,8 @@ func LoadEnv() (env Env, missing []string) {
 	env.AzuriteConnectionString = os.Getenv("EDW_TEST_AZURITE_CONNECTION_STRING")
 	env.SQSEndpoint2 = os.Getenv("EDW_LAB_SQS_ENDPOINT_2")
 	env.DynamoDBEndpoint2 = os.Getenv("EDW_LAB_DYNAMODB_ENDPOINT_2")
+	env.SQSEndpoint3 = os.Getenv("EDW_LAB_SQS_ENDPOINT_3")
+	env.DynamoDBEndpoint3 = os.Getenv("EDW_LAB_DYNAMODB_ENDPOINT_3")
 	env.Report = os.Getenv("EDW_LAB_REPORT")
 	env.NetNS = os.Getenv("EDW_LAB_NETNS")
 	return env, missing

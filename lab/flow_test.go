@@ -61,8 +61,11 @@ type scalingRule struct {
 // placement lets workloads rendered into the same namespace, with the same queue
 // names, share the lab at once: another namespace for the namespaced objects,
 // another pair of SQS and DynamoDB emulators. Nothing in the specs changes.
+// scaled names the ScaledObject to run when the render has several (one per
+// route); a render with one needs no name.
 type placement struct {
 	namespace, sqs, dynamodb string
+	scaled                   string
 }
 
 // newWorkload reads the rendered configuration and creates its queue and table
@@ -77,9 +80,20 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &workload{scaled: find(objs, "", "ScaledObject"), auth: find(objs, "", "TriggerAuthentication")}
-	if w.scaled == nil || w.auth == nil {
-		t.Fatalf("%s renders no ScaledObject or TriggerAuthentication", render)
+	w := &workload{scaled: scaledObject(t, objs, render, at.scaled)}
+	// The TriggerAuthentication is the one this ScaledObject's trigger names.
+	triggers, _, _ := unstructured.NestedSlice(w.scaled.Object, "spec", "triggers")
+	if len(triggers) != 1 {
+		t.Fatalf("%s: want one trigger, got %d", apply.Describe(w.scaled), len(triggers))
+	}
+	authName, _, _ := unstructured.NestedString(triggers[0].(map[string]any), "authenticationRef", "name")
+	for _, o := range objs {
+		if o.GetKind() == "TriggerAuthentication" && o.GetName() == authName && o.GetNamespace() == w.scaled.GetNamespace() {
+			w.auth = o
+		}
+	}
+	if w.auth == nil {
+		t.Fatalf("%s renders no TriggerAuthentication %q for %s", render, authName, apply.Describe(w.scaled))
 	}
 	w.scaled, w.auth = w.scaled.DeepCopy(), w.auth.DeepCopy()
 	w.namespace = w.scaled.GetNamespace()
@@ -112,10 +126,7 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render string, 
 		}
 	}
 	w.rule = ruleOf(t, w.scaled)
-	triggers, _, _ := unstructured.NestedSlice(w.scaled.Object, "spec", "triggers")
-	if len(triggers) != 1 {
-		t.Fatalf("want one trigger, got %d", len(triggers))
-	}
+	triggers, _, _ = unstructured.NestedSlice(w.scaled.Object, "spec", "triggers")
 	trigger := triggers[0].(map[string]any)
 	meta := trigger["metadata"].(map[string]any)
 	renderedEnv := containerEnv(t, w.deployment)
@@ -186,6 +197,26 @@ func newWorkload(ctx context.Context, t *testing.T, l *labState, render string, 
 		t.Fatal(err)
 	}
 	return w
+}
+
+// scaledObject is the render's ScaledObject called name, or its only one.
+func scaledObject(t *testing.T, objs []*unstructured.Unstructured, render, name string) *unstructured.Unstructured {
+	t.Helper()
+	var all []*unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "ScaledObject" && (name == "" || o.GetName() == name) {
+			all = append(all, o)
+		}
+	}
+	switch {
+	case len(all) == 0 && name != "":
+		t.Fatalf("%s renders no ScaledObject %s", render, name)
+	case len(all) == 0:
+		t.Fatalf("%s renders no ScaledObject", render)
+	case len(all) > 1:
+		t.Fatalf("%s renders %d ScaledObjects named %q: name the one to run (placement.scaled)", render, len(all), name)
+	}
+	return all[0]
 }
 
 func ruleOf(t *testing.T, so *unstructured.Unstructured) scalingRule {

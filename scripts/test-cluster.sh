@@ -135,8 +135,11 @@ emu_install
 # with the same queue names.
 emu_start fauxqs; emu_start dynalite
 export EDW_LAB_SQS_ENDPOINT_2="$EDW_TEST_SQS_ENDPOINT" EDW_LAB_DYNAMODB_ENDPOINT_2="$EDW_TEST_DYNAMODB_ENDPOINT"
+# A third runs the routes' test beside both: its consumers write the same table.
+emu_start fauxqs; emu_start dynalite
+export EDW_LAB_SQS_ENDPOINT_3="$EDW_TEST_SQS_ENDPOINT" EDW_LAB_DYNAMODB_ENDPOINT_3="$EDW_TEST_DYNAMODB_ENDPOINT"
 for e in fauxqs dynalite azurite; do emu_start "$e"; done
-log "emulators: sqs=$EDW_TEST_SQS_ENDPOINT,$EDW_LAB_SQS_ENDPOINT_2 dynamodb=$EDW_TEST_DYNAMODB_ENDPOINT,$EDW_LAB_DYNAMODB_ENDPOINT_2 azurite=up"
+log "emulators: sqs=$EDW_TEST_SQS_ENDPOINT,$EDW_LAB_SQS_ENDPOINT_2,$EDW_LAB_SQS_ENDPOINT_3 dynamodb=$EDW_TEST_DYNAMODB_ENDPOINT,$EDW_LAB_DYNAMODB_ENDPOINT_2,$EDW_LAB_DYNAMODB_ENDPOINT_3 azurite=up"
 
 export EDW_LAB_REPORT="$work/report.json"
 cd "$root/lab"

@@ -74,7 +74,9 @@ func NewAWS(ctx context.Context, region, sqsEndpoint, ddbEndpoint, queue, dlq, t
 		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
 		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
 	})
-	if err != nil {
+	// Routes' consumers share one table: the second route finds it made.
+	var inUse *ddbtypes.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
 		return nil, fmt.Errorf("create table %s: %w", table, err)
 	}
 	return a, nil

@@ -260,6 +260,98 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 		t.Logf("%s; on the API server queueLength is 20", changed[0])
 	})
 
+	// A route on a kubernetes stack names its existing queues; adding one creates
+	// its consumer, TriggerAuthentication and ScaledObject and changes nothing
+	// else, and removing it deletes exactly what adding it created.
+	route, err := queues.NewAWS(ctx, region, s.env.SQSEndpoint, s.env.DynamoDBEndpoint,
+		"edw-engine-orders-"+suffix, "edw-engine-orders-dlq-"+suffix, q.Table, visibility, stacks.DefaultMaxReceiveCount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var routeCreated []string
+	steps.run(t, "edw:routes adds a route: only its own objects are created", func() {
+		for key, value := range map[string]string{
+			"edw:routes[0].name": "orders", "edw:routes[0].queueUrl": route.QueueURL, "edw:routes[0].dlqUrl": route.DLQURL,
+		} {
+			if err := st.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var steps []apitype.StepEventMetadata
+		if _, err := st.Up(ctx, optup.EventStreams(collectSteps(&steps))); err != nil {
+			t.Fatalf("up with a route: %v", err)
+		}
+		for _, m := range steps {
+			switch {
+			case m.Op == apitype.OpSame || m.Type == "pulumi:pulumi:Stack":
+			case m.Op == apitype.OpCreate:
+				routeCreated = append(routeCreated, string(m.URN))
+			default:
+				t.Errorf("adding a route: %s %s %s; only creates of the route's own objects are expected", m.Op, m.Type, m.URN)
+			}
+		}
+		var objs []*unstructured.Unstructured
+		for _, r := range resources(ctx, t, st) {
+			if slices.Contains(routeCreated, string(r.URN)) {
+				objs = append(objs, onAPIServer(ctx, t, s, []apitype.ResourceV3{r})...)
+			}
+		}
+		so := find(t, objs, "ScaledObject")
+		if got := triggerMeta(t, so)["queueURL"]; got != route.QueueURL {
+			t.Errorf("the route's ScaledObject scales on %v, want the route's queue %s", got, route.QueueURL)
+		}
+		dep := find(t, objs, "Deployment")
+		if target, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name"); target != dep.GetName() {
+			t.Errorf("the route's ScaledObject scales %q, not the route's Deployment %q", target, dep.GetName())
+		}
+		containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
+		env := map[string]string{}
+		for _, c := range containers {
+			list, _ := c.(map[string]any)["env"].([]any)
+			for _, e := range list {
+				m := e.(map[string]any)
+				if v, ok := m["value"].(string); ok {
+					env[m["name"].(string)] = v
+				}
+			}
+		}
+		if env["EDW_ROUTE"] != "orders" || env["EDW_QUEUE_URL"] != route.QueueURL {
+			t.Errorf("the route's consumer has EDW_ROUTE %q and EDW_QUEUE_URL %q, want orders and %s", env["EDW_ROUTE"], env["EDW_QUEUE_URL"], route.QueueURL)
+		}
+		waitReady(ctx, t, s, so)
+		var kinds []string
+		for _, o := range objs {
+			kinds = append(kinds, o.GetKind()+"/"+o.GetName())
+		}
+		t.Logf("adding the route created %d resources (%s); KEDA reports its ScaledObject ready", len(routeCreated), strings.Join(kinds, ", "))
+	})
+
+	steps.run(t, "removing the route deletes exactly what adding it created", func() {
+		if err := st.RemoveConfig(ctx, "edw:routes"); err != nil {
+			t.Fatal(err)
+		}
+		var steps []apitype.StepEventMetadata
+		if _, err := st.Up(ctx, optup.EventStreams(collectSteps(&steps))); err != nil {
+			t.Fatalf("up without the route: %v", err)
+		}
+		var deleted []string
+		for _, m := range steps {
+			switch {
+			case m.Op == apitype.OpSame || m.Type == "pulumi:pulumi:Stack":
+			case m.Op == apitype.OpDelete:
+				deleted = append(deleted, string(m.URN))
+			default:
+				t.Errorf("removing the route: %s %s %s; only deletes of the route's objects are expected", m.Op, m.Type, m.URN)
+			}
+		}
+		slices.Sort(deleted)
+		slices.Sort(routeCreated)
+		if !slices.Equal(deleted, routeCreated) {
+			t.Errorf("removing the route deleted %v; adding it created %v", deleted, routeCreated)
+		}
+		t.Logf("removing the route deleted the same %d resources", len(deleted))
+	})
+
 	steps.run(t, "destroy", func() {
 		res, err := st.Destroy(ctx)
 		if err != nil {

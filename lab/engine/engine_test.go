@@ -260,52 +260,72 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 		t.Logf("%s; on the API server queueLength is 20", changed[0])
 	})
 
-	// A route on a kubernetes stack names its existing queues; adding one creates
-	// its consumer, TriggerAuthentication and ScaledObject and changes nothing
-	// else, and removing it deletes exactly what adding it created.
-	route, err := queues.NewAWS(ctx, region, s.env.SQSEndpoint, s.env.DynamoDBEndpoint,
-		"edw-engine-orders-"+suffix, "edw-engine-orders-dlq-"+suffix, q.Table, visibility, stacks.DefaultMaxReceiveCount)
-	if err != nil {
-		t.Fatal(err)
+	// Routes on a kubernetes stack name their existing queues. Two routes deploy;
+	// each added route creates its own consumer, TriggerAuthentication and
+	// ScaledObject and changes nothing else; removing one deletes exactly what
+	// adding it created; destroy (below) then empties the stack with a route in it.
+	routeQueues := map[string]*queues.AWS{}
+	for _, name := range []string{"orders", "payments"} {
+		rq, err := queues.NewAWS(ctx, region, s.env.SQSEndpoint, s.env.DynamoDBEndpoint,
+			"edw-engine-"+name+"-"+suffix, "edw-engine-"+name+"-dlq-"+suffix, q.Table, visibility, stacks.DefaultMaxReceiveCount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routeQueues[name] = rq
 	}
-	var routeCreated []string
-	steps.run(t, "edw:routes adds a route: only its own objects are created", func() {
-		for key, value := range map[string]string{
-			"edw:routes[0].name": "orders", "edw:routes[0].queueUrl": route.QueueURL, "edw:routes[0].dlqUrl": route.DLQURL,
-		} {
-			if err := st.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}); err != nil {
-				t.Fatal(err)
+	// setRoutes replaces edw:routes with these routes and runs up; it returns
+	// the URNs created and deleted, and fails on any other change.
+	setRoutes := func(names ...string) (created, deleted []string) {
+		t.Helper()
+		if err := st.RemoveConfig(ctx, "edw:routes"); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range names {
+			for field, value := range map[string]string{"name": name, "queueUrl": routeQueues[name].QueueURL, "dlqUrl": routeQueues[name].DLQURL} {
+				key := fmt.Sprintf("edw:routes[%d].%s", i, field)
+				if err := st.SetConfigWithOptions(ctx, key, auto.ConfigValue{Value: value}, &auto.ConfigOptions{Path: true}); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		var steps []apitype.StepEventMetadata
 		if _, err := st.Up(ctx, optup.EventStreams(collectSteps(&steps))); err != nil {
-			t.Fatalf("up with a route: %v", err)
+			t.Fatalf("up with routes %v: %v", names, err)
 		}
 		for _, m := range steps {
 			switch {
 			case m.Op == apitype.OpSame || m.Type == "pulumi:pulumi:Stack":
 			case m.Op == apitype.OpCreate:
-				routeCreated = append(routeCreated, string(m.URN))
+				created = append(created, string(m.URN))
+			case m.Op == apitype.OpDelete:
+				deleted = append(deleted, string(m.URN))
 			default:
-				t.Errorf("adding a route: %s %s %s; only creates of the route's own objects are expected", m.Op, m.Type, m.URN)
+				t.Errorf("routes %v: %s %s %s; only creates and deletes of routes' own objects are expected", names, m.Op, m.Type, m.URN)
 			}
 		}
+		slices.Sort(created)
+		slices.Sort(deleted)
+		return created, deleted
+	}
+	// checkRoute finds the route's objects among those URNs on the API server:
+	// its ScaledObject scales its Deployment on its queue, and KEDA takes it.
+	checkRoute := func(name string, urns []string) {
+		t.Helper()
 		var objs []*unstructured.Unstructured
 		for _, r := range resources(ctx, t, st) {
-			if slices.Contains(routeCreated, string(r.URN)) {
+			if slices.Contains(urns, string(r.URN)) {
 				objs = append(objs, onAPIServer(ctx, t, s, []apitype.ResourceV3{r})...)
 			}
 		}
-		so := find(t, objs, "ScaledObject")
-		if got := triggerMeta(t, so)["queueURL"]; got != route.QueueURL {
-			t.Errorf("the route's ScaledObject scales on %v, want the route's queue %s", got, route.QueueURL)
+		so, dep := find(t, objs, "ScaledObject"), find(t, objs, "Deployment")
+		if got := triggerMeta(t, so)["queueURL"]; got != routeQueues[name].QueueURL {
+			t.Errorf("route %s: its ScaledObject scales on %v, want its queue %s", name, got, routeQueues[name].QueueURL)
 		}
-		dep := find(t, objs, "Deployment")
 		if target, _, _ := unstructured.NestedString(so.Object, "spec", "scaleTargetRef", "name"); target != dep.GetName() {
-			t.Errorf("the route's ScaledObject scales %q, not the route's Deployment %q", target, dep.GetName())
+			t.Errorf("route %s: its ScaledObject scales %q, not its Deployment %q", name, target, dep.GetName())
 		}
-		containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
 		env := map[string]string{}
+		containers, _, _ := unstructured.NestedSlice(dep.Object, "spec", "template", "spec", "containers")
 		for _, c := range containers {
 			list, _ := c.(map[string]any)["env"].([]any)
 			for _, e := range list {
@@ -315,41 +335,43 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 				}
 			}
 		}
-		if env["EDW_ROUTE"] != "orders" || env["EDW_QUEUE_URL"] != route.QueueURL {
-			t.Errorf("the route's consumer has EDW_ROUTE %q and EDW_QUEUE_URL %q, want orders and %s", env["EDW_ROUTE"], env["EDW_QUEUE_URL"], route.QueueURL)
+		if env["EDW_ROUTE"] != name || env["EDW_QUEUE_URL"] != routeQueues[name].QueueURL {
+			t.Errorf("route %s: its consumer has EDW_ROUTE %q and EDW_QUEUE_URL %q", name, env["EDW_ROUTE"], env["EDW_QUEUE_URL"])
 		}
 		waitReady(ctx, t, s, so)
 		var kinds []string
 		for _, o := range objs {
 			kinds = append(kinds, o.GetKind()+"/"+o.GetName())
 		}
-		t.Logf("adding the route created %d resources (%s); KEDA reports its ScaledObject ready", len(routeCreated), strings.Join(kinds, ", "))
+		t.Logf("route %s: %d resources (%s); KEDA reports its ScaledObject ready", name, len(urns), strings.Join(kinds, ", "))
+	}
+	var ordersCreated []string
+	steps.run(t, "edw:routes gains orders: only its own objects are created", func() {
+		created, deleted := setRoutes("orders")
+		if len(deleted) != 0 || len(created) == 0 {
+			t.Fatalf("adding route orders created %v and deleted %v", created, deleted)
+		}
+		ordersCreated = created
+		checkRoute("orders", created)
 	})
-
-	steps.run(t, "removing the route deletes exactly what adding it created", func() {
-		if err := st.RemoveConfig(ctx, "edw:routes"); err != nil {
-			t.Fatal(err)
+	steps.run(t, "edw:routes gains payments: only its own objects are created", func() {
+		created, deleted := setRoutes("orders", "payments")
+		if len(deleted) != 0 || len(created) != len(ordersCreated) {
+			t.Fatalf("adding route payments created %v and deleted %v; orders alone created %d", created, deleted, len(ordersCreated))
 		}
-		var steps []apitype.StepEventMetadata
-		if _, err := st.Up(ctx, optup.EventStreams(collectSteps(&steps))); err != nil {
-			t.Fatalf("up without the route: %v", err)
-		}
-		var deleted []string
-		for _, m := range steps {
-			switch {
-			case m.Op == apitype.OpSame || m.Type == "pulumi:pulumi:Stack":
-			case m.Op == apitype.OpDelete:
-				deleted = append(deleted, string(m.URN))
-			default:
-				t.Errorf("removing the route: %s %s %s; only deletes of the route's objects are expected", m.Op, m.Type, m.URN)
+		for _, u := range created {
+			if slices.Contains(ordersCreated, u) {
+				t.Errorf("adding route payments created %s again", u)
 			}
 		}
-		slices.Sort(deleted)
-		slices.Sort(routeCreated)
-		if !slices.Equal(deleted, routeCreated) {
-			t.Errorf("removing the route deleted %v; adding it created %v", deleted, routeCreated)
+		checkRoute("payments", created)
+	})
+	steps.run(t, "edw:routes loses orders: exactly its objects are deleted", func() {
+		created, deleted := setRoutes("payments")
+		if len(created) != 0 || !slices.Equal(deleted, ordersCreated) {
+			t.Errorf("removing route orders created %v and deleted %v; adding it created %v", created, deleted, ordersCreated)
 		}
-		t.Logf("removing the route deleted the same %d resources", len(deleted))
+		t.Logf("removing route orders deleted the same %d resources", len(deleted))
 	})
 
 	steps.run(t, "destroy", func() {

@@ -42,6 +42,8 @@ const (
 	secret    = "edw-credentials"
 	region    = "us-east-1"
 	messages  = 200
+	// readerGroup is the edw:clusterReaders group the CI preview's user is in.
+	readerGroup = "edw-ci-readers"
 	// visibility is short: a consumer that KEDA scales down while it long-polls
 	// can strand a batch that the emulator hands to the abandoned poll (seen
 	// here: 10 messages), which comes back only after the visibility timeout.
@@ -129,9 +131,21 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 	}()
 	defer func() { stopKubelet(); <-kubeletDone }()
 
+	// The engine's own copy of the admin kubeconfig: the reader's preview below
+	// swaps its content, and its path is the provider's kubeconfig input, which
+	// must not change (a changed input is a provider diff, not a reader's view).
+	engineKubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	adminKubeconfig, err := os.ReadFile(s.cluster.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(engineKubeconfig, adminKubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	var e *Engine
 	steps.run(t, "install engine (CLI, provider plugin, PULUMI_HOME)", func() {
-		e, err = New(ctx, s.bins, t.TempDir(), map[string]string{"KUBECONFIG": s.cluster.Kubeconfig})
+		e, err = New(ctx, s.bins, t.TempDir(), map[string]string{"KUBECONFIG": engineKubeconfig})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +161,11 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 	}
 	st, err := e.Stack(ctx, *project, stackName, stacks.Run, config)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// CI previews run as a member of edw:clusterReaders (an array: set by path,
+	// as `pulumi config set --path` does).
+	if err := st.SetConfigWithOptions(ctx, "edw:clusterReaders[0]", auto.ConfigValue{Value: readerGroup}, &auto.ConfigOptions{Path: true}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -191,7 +210,9 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 	})
 
 	steps.run(t, "engine resources = mock kit's resources", func() {
-		g := pulumitest.Run(t, stacks.Run, pulumitest.Stack(stackName), pulumitest.Config(config))
+		mockConfig := maps.Clone(config)
+		mockConfig["edw:clusterReaders"] = `["` + readerGroup + `"]`
+		g := pulumitest.Run(t, stacks.Run, pulumitest.Stack(stackName), pulumitest.Config(mockConfig))
 		mock := map[string]string{}
 		for _, r := range g.Resources {
 			mock[r.URN] = r.Type
@@ -258,6 +279,81 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 			t.Fatalf("ScaledObject on the API server: queueLength %v, want 20", got)
 		}
 		t.Logf("%s; on the API server queueLength is 20", changed[0])
+	})
+
+	// What a CI preview reads, from evidence (issue 21, items 7 and 15): preview
+	// the deployed stack with a user whose only rights are the reader grants the
+	// stack made. It must succeed and plan nothing; with one grant taken away
+	// (the negative control) it must fail for want of it.
+	steps.run(t, "preview as a reader: the reader grants suffice, and each is needed", func() {
+		readerKubeconfig := filepath.Join(t.TempDir(), "reader", "kubeconfig")
+		if err := os.MkdirAll(filepath.Dir(readerKubeconfig), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.cluster.WriteUserKubeconfig(readerKubeconfig, "edw-ci-preview", readerGroup); err != nil {
+			t.Fatal(err)
+		}
+		reader, err := os.ReadFile(readerKubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(engineKubeconfig, reader, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := os.WriteFile(engineKubeconfig, adminKubeconfig, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		res, err := st.Preview(ctx)
+		if err != nil {
+			t.Fatalf("preview as a member of %s: %v", readerGroup, err)
+		}
+		if changes := maps.Clone(res.ChangeSummary); changes[apitype.OpSame] == 0 || len(changes) != 1 {
+			t.Fatalf("preview as a reader of the deployed stack: want only sames, got %v", res.ChangeSummary)
+		}
+		t.Logf("preview as a member of %s: %v", readerGroup, res.ChangeSummary)
+
+		// Each rule of the reader role, taken away in turn, must fail the preview.
+		roles := cs.RbacV1().ClusterRoles()
+		orig, err := roles.Get(ctx, "edw-reader", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		restore := func() {
+			live, err := roles.Get(ctx, orig.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			live.Rules = orig.Rules
+			if _, err := roles.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		defer restore()
+		var unneeded []string
+		for i, rule := range orig.Rules {
+			live, err := roles.Get(ctx, orig.Name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			live.Rules = slices.Delete(slices.Clone(orig.Rules), i, i+1)
+			if _, err := roles.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			what := fmt.Sprintf("%v in %q", rule.Resources, rule.APIGroups)
+			if _, err := st.Preview(ctx); err == nil {
+				unneeded = append(unneeded, what)
+			} else if !strings.Contains(err.Error(), "forbidden") {
+				t.Errorf("preview without %s failed, but not for a denied read: %v", what, err)
+			} else {
+				t.Logf("preview without %s: denied, as it must be", what)
+			}
+			restore()
+		}
+		if len(unneeded) > 0 {
+			t.Errorf("the reader role grants what a preview never reads: %s", strings.Join(unneeded, "; "))
+		}
 	})
 
 	// Routes on a kubernetes stack name their existing queues. Two routes deploy;

@@ -285,6 +285,21 @@ func (c *Cluster) IssueServing(dir, name string, hosts ...string) (crt, key stri
 	return crt, key, c.ca.pem, err
 }
 
+// WriteUserKubeconfig writes a kubeconfig at path for a user of the lab with
+// these groups (a client certificate signed by the lab CA: CN is the user, O
+// the groups), as a cloud's authenticator would name an identity it maps.
+func (c *Cluster) WriteUserKubeconfig(path, user string, groups ...string) error {
+	kp, err := c.ca.issue(user, groups, nil)
+	if err != nil {
+		return fmt.Errorf("certificate for %s: %w", user, err)
+	}
+	crt, key, err := kp.write(filepath.Dir(path), user)
+	if err != nil {
+		return fmt.Errorf("certificate for %s: %w", user, err)
+	}
+	return writeKubeconfig(path, c.Server, c.ca.pem, crt, key)
+}
+
 // CAFile is the lab CA's certificate.
 func (c *Cluster) CAFile() string { return filepath.Join(c.dir, "pki", "ca.crt") }
 

@@ -33,8 +33,10 @@ build() {
   if [ ! -x "$out" ]; then
     log "building $name $version (once per version; cached in $bin)"
     local start=$SECONDS
-    (cd "$dir" && nice -n 10 "$GO" build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg")
-    mv "$out.tmp" "$out"
+    # Called in $(…), where errexit does not reach: a failed build must fail
+    # the assignment, not print a path that was never built.
+    (cd "$dir" && nice -n 10 "$GO" build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") || return 1
+    mv "$out.tmp" "$out" || return 1
     log "built $name in $((SECONDS - start))s"
   fi
   printf '%s' "$out"

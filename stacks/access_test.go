@@ -107,8 +107,8 @@ func TestAzureClusterIsReachedThroughEntraIDOnly(t *testing.T) {
 	reader := "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
 	g, _ := runAzure(t, map[string]string{"edw:clusterReaders": `["` + reader + `"]`})
 	cluster := g.OnlyOfType(t, azCluster)
-	assert.Empty(t, g.Invoked("azure-native:containerservice/v20240902preview:listManagedClusterAdminCredentials"))
-	require.Len(t, g.Invoked("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials"), 1)
+	assert.Empty(t, g.Invoked("azure-native:containerservice:listManagedClusterAdminCredentials"))
+	require.Len(t, g.Invoked("azure-native:containerservice:listManagedClusterUserCredentials"), 1)
 	prefix := "/subscriptions/" + fakeSubscription + "/providers/Microsoft.Authorization/roleDefinitions/"
 	byRole := map[string][]string{}
 	for _, ra := range g.ByType(azRole) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
-	"github.com/pulumi/pulumi-azure-native-sdk/resources/v2"
 	azurenative "github.com/pulumi/pulumi-azure-native-sdk/v2"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -36,15 +35,15 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if rgName == "" {
 		rgName = DefaultResourceGroup(ctx.Stack())
 	}
-	// Deleting a resource group deletes everything in it, so retained data needs
-	// a retained group.
-	rg, err := resources.NewResourceGroup(ctx, "edw", &resources.ResourceGroupArgs{
-		ResourceGroupName: pulumi.String(rgName),
-		Tags:              tags,
-	}, withAzure, pulumi.RetainOnDelete(cfg.RetainData))
-	if err != nil {
-		return nil, fmt.Errorf("resource group %s: %w", rgName, err)
+	var adopt *azure.Adoption
+	if cfg.AdoptStorage != "" {
+		adopt = &azure.Adoption{SubscriptionID: subscription, ResourceGroup: rgName, Account: cfg.AdoptStorage}
 	}
+	group, err := azure.NewGroup(ctx, "edw", azure.GroupArgs{Name: rgName, Retain: cfg.RetainData, Adopt: adopt, Tags: tags}, withAzure)
+	if err != nil {
+		return nil, err
+	}
+	rg := group.Resource
 
 	// Container Insights' workspace exists before the cluster: its add-on names it.
 	var logWorkspace pulumi.StringInput
@@ -75,7 +74,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 
 	store, err := azure.NewStorage(ctx, "edw", azure.StorageArgs{
-		ResourceGroupName: rg.Name, Retain: cfg.RetainData, Tags: tags,
+		ResourceGroupName: rg.Name, Retain: cfg.RetainData, Adopt: adopt, Tags: tags,
 	}, withAzure)
 	if err != nil {
 		return nil, err
@@ -97,7 +96,8 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		name string
 		sa   kube.ServiceAccount
 	}{{"consumer", kube.ConsumerServiceAccount}, {"producer", kube.ProducerServiceAccount}, {"keda", kube.KedaServiceAccount}} {
-		grants, err := workloadGrants(ctx, perms, a.name, withRoutes(a.name, scopes, routeScopes), rg.ID().ToStringOutput(), withAzure)
+		// Custom roles are defined in the group and assignable only there.
+		grants, err := workloadGrants(ctx, perms, a.name, withRoutes(a.name, scopes, routeScopes), rg.ID().ToStringOutput(), group.Children()...)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +124,10 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		Repositories:  images.Repositories{Producer: registry.Producer, Consumer: registry.Consumer},
 		Architectures: cfg.Architectures,
 		Prebuilt:      images.Refs{Producer: cfg.Images.Producer, Consumer: cfg.Images.Consumer},
+		// ko pushes with the Azure CLI's login, the one the rest of the stack uses.
+		Login: pulumi.All(registry.Name, registry.LoginServer).ApplyT(func(v []any) string {
+			return images.ACRLogin(v[0].(string), v[1].(string))
+		}).(pulumi.StringOutput),
 	})
 	if err != nil {
 		return nil, err
@@ -306,8 +310,12 @@ func workloadGrants(ctx *pulumi.Context, perms permissions.Table, identity strin
 }
 
 // azureReaders binds edw:clusterReaders, Entra object ids, as both users and
-// groups: AKS names a user or service principal by its object id and a group
-// by its object id, and one id never names two things.
+// groups. AKS names a group and a service principal by object id, but a
+// member user of the cluster's tenant by user principal name (AKS's "Use
+// Kubernetes RBAC with Microsoft Entra integration": bind in-tenant users by
+// UPN, users of other tenants by object id). So a member user's object id here
+// gets the Azure role that fetches a kubeconfig and no Kubernetes binding:
+// readers are groups (people go in a group) or service principals (CI).
 func azureReaders(cfg *Config) kube.Readers {
 	if len(cfg.ClusterReaders) == 0 {
 		return kube.Readers{}

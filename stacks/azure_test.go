@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -32,8 +34,8 @@ import (
 )
 
 const (
-	azCluster  = "azure-native:containerservice/v20240902preview:ManagedCluster"
-	azPool     = "azure-native:containerservice/v20240902preview:AgentPool"
+	azCluster  = "azure-native:containerservice/v20241002preview:ManagedCluster"
+	azPool     = "azure-native:containerservice/v20241002preview:AgentPool"
 	azIdentity = "azure-native:managedidentity:UserAssignedIdentity"
 	azFIC      = "azure-native:managedidentity:FederatedIdentityCredential"
 	azRole     = "azure-native:authorization:RoleAssignment"
@@ -82,7 +84,7 @@ func azureFakes() []pulumitest.Option {
 		}),
 		// Reader-level credentials: the admin credential API is never invoked,
 		// so a preview identity without it works (a call to it fails the run).
-		pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
+		pulumitest.FakeInvoke("azure-native:containerservice:listManagedClusterUserCredentials",
 			func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
 				if a.Args["format"].StringValue() != "exec" {
 					return nil, fmt.Errorf("format %v: only exec signs in through Entra ID", a.Args["format"])
@@ -116,6 +118,7 @@ func azureFakes() []pulumitest.Option {
 		}),
 		pulumitest.FakeResource(azRegistry, func(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 			out := a.Inputs.Copy()
+			out["name"] = resource.NewStringProperty("edwacr1a2b")
 			out["loginServer"] = resource.NewStringProperty("edwacr1a2b.azurecr.io")
 			return a.Name + "-id", out, nil
 		}),
@@ -513,6 +516,7 @@ func TestAzureBuildsImagesIntoTheRegistry(t *testing.T) {
 	g, _ := runStack(t, "azure", nil, append(azureFakes(), koPushes())...)
 	for _, c := range g.ByType("command:local:Command") {
 		assert.True(t, strings.HasPrefix(c.Str(t, "environment.KO_DOCKER_REPO"), "edwacr1a2b.azurecr.io/edw/"))
+		assertACRLoginWithoutDocker(t, c.Str(t, "create"))
 	}
 	dep := g.OnlyOfType(t, "kubernetes:apps/v1:Deployment")
 	assert.Equal(t, "edwacr1a2b.azurecr.io/edw/consumer@sha256:"+strings.Repeat("e", 64), dep.Str(t, "spec.template.spec.containers.0.image"))
@@ -581,4 +585,29 @@ func TestNAPPoolMatchesAzuresOwnCiliumPools(t *testing.T) {
 	aws, _ := runAWS(t, nil)
 	_, has := aws.OnlyOfType(t, karpNodePool).Input("spec.template.spec.startupTaints")
 	assert.False(t, has, "EKS runs the VPC CNI: no Cilium taint")
+}
+
+// assertACRLoginWithoutDocker: the build logs ko in to the registry with the
+// Azure CLI's token (az acr login --expose-token, never plain az acr login,
+// which needs a Docker daemon) in a private DOCKER_CONFIG, before ko builds,
+// and the whole command is valid shell.
+func assertACRLoginWithoutDocker(t *testing.T, create string) {
+	t.Helper()
+	login := "az acr login --name edwacr1a2b --expose-token --output tsv --query accessToken | " +
+		"go tool ko login edwacr1a2b.azurecr.io --username 00000000-0000-0000-0000-000000000000 --password-stdin"
+	steps := strings.Split(create, " && ")
+	require.Len(t, steps, 4, create)
+	assert.Equal(t, `export DOCKER_CONFIG="$(mktemp -d)"`, steps[0])
+	assert.Equal(t, `trap 'rm -rf "$DOCKER_CONFIG"' EXIT`, steps[1])
+	assert.Equal(t, login, steps[2])
+	assert.True(t, strings.HasPrefix(steps[3], "go tool ko build "), steps[3])
+	out, err := exec.Command("sh", "-n", "-c", create).CombinedOutput()
+	assert.NoError(t, err, "sh -n: %s", out)
+	readme, err := os.ReadFile(filepath.Join(projectRoot, "README.md"))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(readme), "\n") {
+		if strings.Contains(line, "az acr login") {
+			assert.Contains(t, line, "--expose-token", "the README's ACR login needs no Docker: %s", line)
+		}
+	}
 }

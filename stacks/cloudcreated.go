@@ -51,7 +51,7 @@ func CloudCreatedResources() []CloudCreated {
 		{Cloud: AWS, Name: "Karpenter instance profiles and instances", When: "Karpenter's EC2NodeClass and NodePool", Disposition: RemovedWith,
 			Type: "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", Source: "https://karpenter.sh/docs/concepts/nodeclasses/"},
 		{Cloud: Azure, Name: "MC_{resourceGroup}_{cluster}_{location}", When: "any AKS cluster (the node resource group)", Disposition: RemovedWith,
-			Type: "azure-native:containerservice/v20240902preview:ManagedCluster", Source: "https://learn.microsoft.com/azure/aks/faq#why-are-two-resource-groups-created-with-aks"},
+			Type: "azure-native:containerservice/v20241002preview:ManagedCluster", Source: "https://learn.microsoft.com/azure/aks/faq#why-are-two-resource-groups-created-with-aks"},
 		{Cloud: Azure, Name: "NetworkWatcherRG", When: "the first virtual network in a region (AKS's own)", Disposition: Left,
 			Source: "https://learn.microsoft.com/azure/network-watcher/network-watcher-create"},
 	}

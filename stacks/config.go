@@ -64,7 +64,11 @@ type Config struct {
 
 	// RetainData keeps the queues and the table when the stack is destroyed.
 	RetainData bool
-	Tags       map[string]string
+	// AdoptStorage is the storage account (Azure) that a destroy with
+	// RetainData kept: the next up imports it, its queues, table and resource
+	// group instead of failing to create them.
+	AdoptStorage string
+	Tags         map[string]string
 
 	Network       NetworkConfig
 	ResourceGroup string
@@ -558,6 +562,11 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	}
 
 	c.RetainData = r.boolean("edw:retainData", false)
+	r.onlyOn("edw:adoptRetainedStorage", c.Cloud, Azure)
+	if c.Cloud == Azure {
+		c.AdoptStorage = r.matching("edw:adoptRetainedStorage", "", storageAccountRE,
+			"want the name of the storage account a destroy with edw:retainData kept (3-24 lower-case letters and digits)")
+	}
 	c.Tags = r.tags("edw:tags")
 	if c.Cloud == Azure {
 		r.azureTagKeys("edw:tags", c.Tags)

@@ -94,7 +94,7 @@ func TestStorageRetainsOnlyWhenAsked(t *testing.T) {
 // userCredentials answers the cluster's user-credentials invoke as AKS does for
 // an Entra ID cluster: an exec kubeconfig whose user logs in with kubelogin.
 func userCredentials() pulumitest.Option {
-	return pulumitest.FakeInvoke("azure-native:containerservice/v20240902preview:listManagedClusterUserCredentials",
+	return pulumitest.FakeInvoke("azure-native:containerservice:listManagedClusterUserCredentials",
 		func(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			if a.Args["format"].StringValue() != "exec" {
 				return nil, errors.New("only the exec format signs in through Entra ID")
@@ -118,19 +118,19 @@ func TestClusterAutoscalerSpotPoolDeclaresLabelAndTaint(t *testing.T) {
 	}, userCredentials())
 	require.NotNil(t, c, "NewCluster returns the cluster once its pools are added")
 	assert.NotNil(t, c.Resource)
-	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
+	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20241002preview:ManagedCluster")
 	disabled, _ := cluster.Plain("disableLocalAccounts")
 	assert.Equal(t, true, disabled, "no local admin account: every identity goes through Entra ID and Azure RBAC")
 	_, nap := cluster.Input("nodeProvisioningProfile")
 	assert.False(t, nap, "no NAP alongside autoscaling pools")
-	pools := g.Named("azure-native:containerservice/v20240902preview:AgentPool", "c-spotarm")
+	pools := g.Named("azure-native:containerservice/v20241002preview:AgentPool", "c-spotarm")
 	require.Len(t, pools, 1)
 	spot := pools[0]
 	assert.Equal(t, "Spot", spot.Str(t, "scaleSetPriority"))
 	assert.Equal(t, SpotValue, spot.Str(t, `nodeLabels.kubernetes\.azure\.com/scalesetpriority`))
 	taints, _ := spot.Plain("nodeTaints")
 	assert.Equal(t, []any{SpotLabel + "=" + SpotValue + ":NoSchedule"}, taints)
-	od := g.Named("azure-native:containerservice/v20240902preview:AgentPool", "c-odarm")
+	od := g.Named("azure-native:containerservice/v20241002preview:AgentPool", "c-odarm")
 	require.Len(t, od, 1)
 	_, taint := od[0].Input("nodeTaints")
 	assert.False(t, taint, "the on-demand pool is untainted")
@@ -161,13 +161,13 @@ func TestClusterRunsTheMonitoringAddOnsItIsGiven(t *testing.T) {
 		})
 		return err
 	}, userCredentials())
-	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20240902preview:ManagedCluster")
+	cluster := g.OnlyOfType(t, "azure-native:containerservice/v20241002preview:ManagedCluster")
 	enabled, _ := cluster.Plain("azureMonitorProfile.metrics.enabled")
 	assert.Equal(t, true, enabled)
 	assert.Equal(t, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w",
 		cluster.Str(t, "addonProfiles.omsagent.config.logAnalyticsWorkspaceResourceID"))
 	assert.Equal(t, "true", cluster.Str(t, "addonProfiles.omsagent.config.useAADAuth"))
-	assert.Empty(t, g.ByType("azure-native:containerservice/v20240902preview:AgentPool"), "NAP makes no pools of ours")
+	assert.Empty(t, g.ByType("azure-native:containerservice/v20241002preview:AgentPool"), "NAP makes no pools of ours")
 }
 
 func TestAzureCLILoginRewritesOnlyTheKubeloginUser(t *testing.T) {

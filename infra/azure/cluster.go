@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 
+	csga "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2"
 	cs "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20240902preview"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -15,6 +16,24 @@ import (
 const (
 	ProvisioningAuto              = "auto"
 	ProvisioningClusterAutoscaler = "cluster-autoscaler"
+)
+
+// The AKS API edw's cluster and pools are registered with. AKS retires each
+// preview API about a year after its release, and a retired version stops
+// working (2024-09-02-preview, which the containerservice SDK module served
+// here is newest at, was retired on July 1, 2026). Node Auto Provisioning
+// reached a GA API only in 2025-05-01, which azure-native v2, the provider edw
+// is built against, does not carry; its newest API with nodeProvisioningProfile
+// is 2024-10-02-preview. So the resources are registered by that version's type
+// token, as the monitor resources are, with the served package's Go types (the
+// properties edw sets have the same shape in both). The stacks tests hold these
+// tokens against AKS's published deprecation table.
+const (
+	ClusterType   = "azure-native:containerservice/v20241002preview:ManagedCluster"
+	AgentPoolType = "azure-native:containerservice/v20241002preview:AgentPool"
+	// previousAPI is the version existing stacks were created with: an alias
+	// from its token keeps their cluster and pools, instead of replacing them.
+	previousAPI = "azure-native:containerservice/v20240902preview:"
 )
 
 // Spot nodes carry this label and taint; AKS adds both, and declaring them keeps
@@ -77,6 +96,12 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 		NetworkDataplane:  pulumi.String("cilium"),
 		NetworkPolicy:     pulumi.String("cilium"),
 		LoadBalancerSku:   pulumi.String("standard"),
+		// The SDK's constructor used to fill these defaults in; registered by
+		// token, edw states them, so existing clusters' inputs do not change.
+		DnsServiceIP: pulumi.String("10.0.0.10"),
+		OutboundType: pulumi.String("loadBalancer"),
+		PodCidr:      pulumi.String("10.244.0.0/16"),
+		ServiceCidr:  pulumi.String("10.0.0.0/16"),
 	}
 	clusterArgs := &cs.ManagedClusterArgs{
 		ResourceGroupName: args.ResourceGroupName,
@@ -131,8 +156,8 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	if args.Provisioning == ProvisioningAuto {
 		clusterArgs.NodeProvisioningProfile = &cs.ManagedClusterNodeProvisioningProfileArgs{Mode: pulumi.String("Auto")}
 	}
-	cluster, err := cs.NewManagedCluster(ctx, name, clusterArgs, pulumi.Parent(c))
-	if err != nil {
+	cluster := &cs.ManagedCluster{}
+	if err := ctx.RegisterResource(ClusterType, name, clusterArgs, cluster, pulumi.Parent(c), fromPreviousAPI("ManagedCluster")); err != nil {
 		return nil, fmt.Errorf("aks cluster %s: %w", name, err)
 	}
 	c.Resource = cluster
@@ -148,7 +173,9 @@ func NewCluster(ctx *pulumi.Context, name string, args ClusterArgs, opts ...pulu
 	c.KubeletObjectID = cluster.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
 	// User credentials need only Azure Kubernetes Service Cluster User Role,
 	// which CI previews have; admin credentials would need far more.
-	creds := cs.ListManagedClusterUserCredentialsOutput(ctx, cs.ListManagedClusterUserCredentialsOutputArgs{
+	// The GA API (2023-04-01 in azure-native v2) lists credentials: no
+	// preview API, so nothing here retires with one.
+	creds := csga.ListManagedClusterUserCredentialsOutput(ctx, csga.ListManagedClusterUserCredentialsOutputArgs{
 		ResourceGroupName: args.ResourceGroupName,
 		ResourceName:      cluster.Name,
 		Format:            pulumi.String("exec"),
@@ -199,16 +226,22 @@ func (c *Cluster) addUserPools(ctx *pulumi.Context, name string, args ClusterArg
 				pool.NodeTaints = pulumi.StringArray{pulumi.String(SpotLabel + "=" + SpotValue + ":NoSchedule")}
 			}
 			pool.AgentPoolName = pulumi.String(poolName)
-			ap, err := cs.NewAgentPool(ctx, name+"-"+poolName, pool, pulumi.Parent(c),
+			ap := &cs.AgentPool{}
+			if err := ctx.RegisterResource(AgentPoolType, name+"-"+poolName, pool, ap, pulumi.Parent(c), fromPreviousAPI("AgentPool"),
 				// The autoscaler owns the count once the pool exists.
-				pulumi.IgnoreChanges([]string{"count"}))
-			if err != nil {
+				pulumi.IgnoreChanges([]string{"count"})); err != nil {
 				return fmt.Errorf("aks pool %s: %w", poolName, err)
 			}
 			c.UserPools = append(c.UserPools, ap)
 		}
 	}
 	return nil
+}
+
+// fromPreviousAPI aliases a resource to its token in the API version edw used
+// before, so moving to a newer API updates it in place.
+func fromPreviousAPI(kind string) pulumi.ResourceOption {
+	return pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(previousAPI + kind)}})
 }
 
 // Ready are the resources workloads must be created after and deleted before.

@@ -15,6 +15,7 @@ type Registry struct {
 	// Pull is the kubelet's AcrPull grant: workloads that pull images from the
 	// registry depend on it, so destroy removes them first.
 	Pull        pulumi.Resource
+	Name        pulumi.StringOutput `pulumi:"name"`
 	LoginServer pulumi.StringOutput `pulumi:"loginServer"`
 	Producer    pulumi.StringOutput `pulumi:"producerRepository"`
 	Consumer    pulumi.StringOutput `pulumi:"consumerRepository"`
@@ -54,10 +55,11 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 		return nil, fmt.Errorf("acr pull for kubelet: %w", err)
 	}
 	r.Pull = pull
+	r.Name = acr.Name
 	r.LoginServer = acr.LoginServer
 	r.Producer = pulumi.Sprintf("%s/edw/producer", acr.LoginServer)
 	r.Consumer = pulumi.Sprintf("%s/edw/consumer", acr.LoginServer)
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{
-		"loginServer": r.LoginServer, "producerRepository": r.Producer, "consumerRepository": r.Consumer,
+		"name": r.Name, "loginServer": r.LoginServer, "producerRepository": r.Producer, "consumerRepository": r.Consumer,
 	})
 }

@@ -44,6 +44,25 @@ type Args struct {
 	// Environment is extra environment for ko, such as registry credentials
 	// settings (AWS_REGION) that its built-in ECR and ACR helpers read.
 	Environment pulumi.StringMap
+	// Login, when set, is a shell step that stores registry credentials for
+	// ko before it builds (ACRLogin). It runs with DOCKER_CONFIG pointing at
+	// a directory of its own, removed afterwards, so the user's Docker
+	// configuration is neither read nor changed.
+	Login pulumi.StringInput
+}
+
+// acrTokenUser is the user name an ACR access token is presented with, as
+// Microsoft documents for logging in with an exposed token.
+const acrTokenUser = "00000000-0000-0000-0000-000000000000"
+
+// ACRLogin lets ko push to an Azure container registry with the Azure CLI's
+// login and no Docker daemon: `az acr login --expose-token` prints an ACR
+// access token instead of calling docker, and `ko login` (crane's auth
+// login) stores it where ko's default keychain reads it. ko's own ACR helper
+// reads only service principal variables, never the CLI's login.
+func ACRLogin(registryName, loginServer string) string {
+	return fmt.Sprintf("az acr login --name %s --expose-token --output tsv --query accessToken | "+
+		"go tool ko login %s --username %s --password-stdin", registryName, loginServer, acrTokenUser)
 }
 
 // Images are the workload images by digest.
@@ -88,11 +107,16 @@ func New(ctx *pulumi.Context, name string, args Args, opts ...pulumi.ResourceOpt
 		}
 		// The tag names what the pushed index holds, sources and platforms, so a
 		// registry with immutable tags accepts every distinct build.
+		create := pulumi.String(fmt.Sprintf(
+			"go tool ko build --bare --sbom=none --platform=%s --tags=%s ./cmd/%s",
+			strings.Join(platforms, ","), BuildTag(sources, platforms), component)).ToStringOutput()
+		if args.Login != nil {
+			create = pulumi.Sprintf(`export DOCKER_CONFIG="$(mktemp -d)" && trap 'rm -rf "$DOCKER_CONFIG"' EXIT && %s && %s`,
+				args.Login, create)
+		}
 		cmd, err := local.NewCommand(ctx, name+"-"+component, &local.CommandArgs{
-			Dir: pulumi.String(dir),
-			Create: pulumi.String(fmt.Sprintf(
-				"go tool ko build --bare --sbom=none --platform=%s --tags=%s ./cmd/%s",
-				strings.Join(platforms, ","), BuildTag(sources, platforms), component)),
+			Dir:         pulumi.String(dir),
+			Create:      create,
 			Environment: env,
 			Triggers:    pulumi.Array{pulumi.String(sources), pulumi.String(strings.Join(platforms, ",")), repo},
 			Logging:     local.LoggingStderr,

@@ -214,7 +214,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 				},
 			},
 		},
-	}, pulumi.Parent(parent))
+	}, pulumi.Parent(parent), pulumi.Timeouts(WorkloadTimeouts(0)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("consumer deployment %s: %w", name, err)
 	}

@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -114,4 +115,19 @@ func newServiceAccount(ctx *pulumi.Context, name string, sa ServiceAccount, name
 		return nil, fmt.Errorf("service account %s: %w", sa.Subject(), err)
 	}
 	return account, nil
+}
+
+// FirstNodeWait bounds how long Pulumi waits for a workload's first pod. The
+// Kubernetes provider gives a Deployment and a Job 10 minutes unless told
+// otherwise (DefaultDeploymentTimeoutMins, DefaultJobTimeoutMins in
+// pulumi-kubernetes' pkg/await), but the first consumer or producer pod of a
+// scale-from-zero pool waits for Karpenter or NAP to launch a node, bootstrap
+// it (on AKS, also until Cilium lifts its startup taint) and pull the image.
+const FirstNodeWait = 20 * time.Minute
+
+// WorkloadTimeouts are the create and update timeouts of a workload that may
+// wait for its first node and then run for work (a Job's send time).
+func WorkloadTimeouts(work time.Duration) *pulumi.CustomTimeouts {
+	d := (FirstNodeWait + work).String()
+	return &pulumi.CustomTimeouts{Create: d, Update: d}
 }

@@ -3,6 +3,7 @@ package kube
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -85,10 +86,19 @@ func NewProducer(ctx *pulumi.Context, name string, args ProducerArgs, opts ...pu
 				},
 			},
 		},
-	}, pulumi.Parent(p))
+	}, pulumi.Parent(p), pulumi.Timeouts(WorkloadTimeouts(sendTime(s))))
 	if err != nil {
 		return nil, fmt.Errorf("producer job %s: %w", name, err)
 	}
 	p.Job = job.Metadata.Name().Elem()
 	return p, ctx.RegisterResourceOutputs(p, pulumi.Map{"job": p.Job})
+}
+
+// sendTime is how long the producer takes to send its messages at its rate;
+// zero when the rate is unlimited.
+func sendTime(s ProducerSettings) time.Duration {
+	if s.Rate <= 0 {
+		return 0
+	}
+	return time.Duration(s.MessageCount/s.Rate+1) * time.Second
 }

@@ -44,6 +44,11 @@ type Resource struct {
 	DeletedWith          string
 	AdditionalSecrets    []string
 	Aliases              []string
+	// TimeoutCreate and TimeoutUpdate are the customTimeouts option ("20m0s").
+	TimeoutCreate string
+	TimeoutUpdate string
+	// ImportID is the import option: the id of an existing resource to adopt.
+	ImportID string
 }
 
 // Call is one invoke the program made.
@@ -131,6 +136,10 @@ func (m *monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		r.ReplaceOnChanges = slices.Clone(rpc.GetReplaceOnChanges())
 		r.DeletedWith = rpc.GetDeletedWith()
 		r.AdditionalSecrets = slices.Clone(rpc.GetAdditionalSecretOutputs())
+		r.ImportID = rpc.GetImportId()
+		if ct := rpc.GetCustomTimeouts(); ct != nil {
+			r.TimeoutCreate, r.TimeoutUpdate = ct.GetCreate(), ct.GetUpdate()
+		}
 		for _, a := range rpc.GetAliases() {
 			r.Aliases = append(r.Aliases, a.String())
 		}

@@ -11,6 +11,7 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -160,7 +161,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		},
 		// No Replicas: KEDA owns the count, and setting it would fight the HPA on every update.
 		Spec: &appsv1.DeploymentSpecArgs{
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sc.object})},
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(podSelector(sc.object))},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: labels(app, t.Consumer),
@@ -181,7 +182,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 							MaxSkew:           pulumi.Int(1),
 							TopologyKey:       pulumi.String("topology.kubernetes.io/zone"),
 							WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sc.object})},
+							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(podSelector(sc.object))},
 						},
 					},
 					Containers: corev1.ContainerArray{
@@ -266,6 +267,9 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		return nil, nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
 	}
 
+	if err := newDisruptionBudget(ctx, name, sc.object, sc.namespace, parent); err != nil {
+		return nil, nil, err
+	}
 	for _, m := range sc.monitors {
 		if err := newPodMonitor(ctx, name, m, sc.object, sc.namespace, parent); err != nil {
 			return nil, nil, err
@@ -273,6 +277,43 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 	}
 
 	return deployment, scaled, nil
+}
+
+// newDisruptionBudget bounds how many of one consumer Deployment's pods a
+// voluntary disruption (Karpenter or NAP consolidating or expiring a node, a
+// node upgrade) evicts at once: one. maxUnavailable rather than minAvailable
+// because KEDA scales the Deployment between 0 and N: minAvailable 1 would
+// forbid evicting the only replica, so a node holding it could never drain,
+// while maxUnavailable 1 always lets one go (at 0 replicas there is nothing to
+// protect, and a lone replica is rescheduled as it would be without a budget).
+// One rather than a percentage: an evicted consumer drains for up to its
+// grace period and its replacement may wait for a node, so one at a time
+// keeps throughput at N-1 whatever N is. Pods that are not Ready (the queue
+// unreachable) may always be evicted, or an outage would also block every
+// drain.
+func newDisruptionBudget(ctx *pulumi.Context, name, app string, namespace pulumi.StringInput, parent pulumi.Resource) error {
+	_, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(app),
+			Namespace: namespace,
+			Labels:    stringMap(map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "edw"}),
+		},
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable:             pulumi.Int(1),
+			Selector:                   &metav1.LabelSelectorArgs{MatchLabels: stringMap(podSelector(app))},
+			UnhealthyPodEvictionPolicy: pulumi.String("AlwaysAllow"),
+		},
+	}, pulumi.Parent(parent))
+	if err != nil {
+		return fmt.Errorf("consumer disruption budget %s: %w", name, err)
+	}
+	return nil
+}
+
+// podSelector selects one consumer Deployment's pods and no other's: each
+// consumer, the stack's own and each route's, has its own app name.
+func podSelector(app string) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": app}
 }
 
 // authSpec is how KEDA authenticates to the queue: the target's credentials

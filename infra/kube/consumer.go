@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
@@ -137,6 +138,23 @@ func routeConsumer(r Route, args ConsumerArgs, account *corev1.ServiceAccount) s
 	}
 }
 
+// The consumer's long-poll wait and stall limit, passed as flags so the
+// liveness probe below is tuned to the values the pod runs with.
+const (
+	// consumerWait is SQS's longest long poll: the fewest empty receives.
+	consumerWait = 20 * time.Second
+	// consumerStallAfter is the consumer's own default for that wait
+	// (workload/internal/worker.StallLimit: the wait plus three 30s attempt
+	// timeouts): /healthz fails once one receive loop iteration has run longer.
+	consumerStallAfter = consumerWait + 90*time.Second
+	// The kubelet restarts the container after livenessFailures failed probes
+	// livenessPeriod apart: at most 30s after /healthz starts failing, well
+	// within another stall limit, and never before, since /healthz alone
+	// decides what a stall is.
+	livenessPeriod   = 10
+	livenessFailures = 3
+)
+
 // newScaledConsumer creates the Deployment, its TriggerAuthentication and its
 // ScaledObject, and the PodMonitors that scrape it.
 func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, parent pulumi.Resource) (*appsv1.Deployment, *apiextensions.CustomResource, error) {
@@ -149,8 +167,11 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		return &corev1.ProbeArgs{
 			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("metrics")},
 			InitialDelaySeconds: pulumi.Int(initial),
-			PeriodSeconds:       pulumi.Int(10),
-			FailureThreshold:    pulumi.Int(3),
+			PeriodSeconds:       pulumi.Int(livenessPeriod),
+			// The handlers answer from memory: a probe slower than this is a
+			// process that cannot serve at all.
+			TimeoutSeconds:   pulumi.Int(5),
+			FailureThreshold: pulumi.Int(livenessFailures),
 		}
 	}
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
@@ -195,6 +216,8 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 								// SIGTERM lets in-flight work finish well inside the grace period.
 								pulumi.String(fmt.Sprintf("--drain-timeout=%ds", grace-10)),
 								pulumi.String(fmt.Sprintf("--metrics-addr=:%d", metricsPort)),
+								pulumi.String(fmt.Sprintf("--wait=%ds", int(consumerWait.Seconds()))),
+								pulumi.String(fmt.Sprintf("--stall-after=%ds", int(consumerStallAfter.Seconds()))),
 							},
 							Env:     envVars(sc.env, sc.extraEnv()),
 							EnvFrom: secretEnv(t.CredentialsSecret),

@@ -36,12 +36,12 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if rgName == "" {
 		rgName = DefaultResourceGroup(ctx.Stack())
 	}
-	// Deleting a resource group deletes everything in it, so retained data needs
-	// a retained group.
+	// Deleting a resource group deletes everything in it, so retained or
+	// protected data needs a retained or protected group.
 	rg, err := resources.NewResourceGroup(ctx, "edw", &resources.ResourceGroupArgs{
 		ResourceGroupName: pulumi.String(rgName),
 		Tags:              tags,
-	}, withAzure, pulumi.RetainOnDelete(cfg.RetainData))
+	}, withAzure, azure.DataOptions(cfg.RetainData, cfg.ProtectData))
 	if err != nil {
 		return nil, fmt.Errorf("resource group %s: %w", rgName, err)
 	}
@@ -75,7 +75,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 
 	store, err := azure.NewStorage(ctx, "edw", azure.StorageArgs{
-		ResourceGroupName: rg.Name, Retain: cfg.RetainData, Tags: tags,
+		ResourceGroupName: rg.Name, Retain: cfg.RetainData, Protect: cfg.ProtectData, Tags: tags,
 	}, withAzure)
 	if err != nil {
 		return nil, err

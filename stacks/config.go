@@ -64,7 +64,11 @@ type Config struct {
 
 	// RetainData keeps the queues and the table when the stack is destroyed.
 	RetainData bool
-	Tags       map[string]string
+	// ProtectData sets Pulumi's protect on the same resources (and DynamoDB's
+	// deletion protection), so no destroy, replacement or refactor deletes
+	// them until it is turned off with an `up` of its own.
+	ProtectData bool
+	Tags        map[string]string
 
 	Network       NetworkConfig
 	ResourceGroup string
@@ -558,6 +562,12 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	}
 
 	c.RetainData = r.boolean("edw:retainData", false)
+	// A kubernetes stack creates no queue or table, so it has nothing to protect.
+	if c.ProtectData = r.boolean("edw:protectData", false); c.ProtectData && c.Cloud == Kubernetes {
+		raw, _ := r.str("edw:protectData", "")
+		r.fail("edw:protectData", raw, "not used on kubernetes stacks: edw creates no queue or table there")
+		c.ProtectData = false
+	}
 	c.Tags = r.tags("edw:tags")
 	if c.Cloud == Azure {
 		r.azureTagKeys("edw:tags", c.Tags)

@@ -25,9 +25,11 @@ type Storage struct {
 // StorageArgs configure the account.
 type StorageArgs struct {
 	ResourceGroupName pulumi.StringInput
-	// Retain keeps the account, queues and table when the stack is destroyed.
-	Retain bool
-	Tags   pulumi.StringMap
+	// Retain keeps the account, queues and table when the stack is destroyed;
+	// Protect has Pulumi refuse to delete or replace them.
+	Retain  bool
+	Protect bool
+	Tags    pulumi.StringMap
 }
 
 // NewStorage creates the account, the queues and the table.
@@ -36,7 +38,7 @@ func NewStorage(ctx *pulumi.Context, name string, args StorageArgs, opts ...pulu
 	if err := ctx.RegisterComponentResource("edw:azure:Storage", name, s, opts...); err != nil {
 		return nil, err
 	}
-	keep := pulumi.RetainOnDelete(args.Retain)
+	keep := DataOptions(args.Retain, args.Protect)
 	account, err := storage.NewStorageAccount(ctx, name, &storage.StorageAccountArgs{
 		ResourceGroupName:            args.ResourceGroupName,
 		Kind:                         pulumi.String("StorageV2"),
@@ -85,4 +87,11 @@ func NewStorage(ctx *pulumi.Context, name string, args StorageArgs, opts ...pulu
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"accountName": s.AccountName, "queueName": s.QueueName, "poisonQueueName": s.PoisonQueueName, "tableName": s.TableName,
 	})
+}
+
+// DataOptions are the options of a resource that holds data (the resource
+// group, the account and what is in it): retained on destroy and protected
+// from deletion when asked.
+func DataOptions(retain, protect bool) pulumi.ResourceOption {
+	return pulumi.Composite(pulumi.RetainOnDelete(retain), pulumi.Protect(protect))
 }

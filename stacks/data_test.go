@@ -54,13 +54,21 @@ func runWithRoute(t *testing.T, cloud Cloud, extra map[string]string) *pulumites
 	return g
 }
 
-// urnsWhere are the URNs of the resources for which keep is true.
-func urnsWhere(g *pulumitest.Graph, keep func(*pulumitest.Resource) bool) []string {
+// urnsWhere are the URNs of the resources for which keep is true; a resource
+// moved with an alias to a pinned URN counts under that URN.
+func urnsWhere(g *pulumitest.Graph, pins []string, keep func(*pulumitest.Resource) bool) []string {
 	var out []string
 	for _, r := range g.Resources {
-		if keep(r) {
-			out = append(out, r.URN)
+		if !keep(r) {
+			continue
 		}
+		u := r.URN
+		for _, a := range r.AliasURNs {
+			if slices.Contains(pins, a) {
+				u = a
+			}
+		}
+		out = append(out, u)
 	}
 	return out
 }
@@ -82,14 +90,14 @@ func TestDataKeepsItsURNs(t *testing.T) {
 				}
 				assert.Len(t, found, 1, "%s: renamed, re-parented or retyped without an alias, it would be replaced and its data lost", want)
 			}
-			assert.ElementsMatch(t, dataURNs[cloud], urnsWhere(g, func(r *pulumitest.Resource) bool { return r.Protect }),
+			assert.ElementsMatch(t, dataURNs[cloud], urnsWhere(g, dataURNs[cloud], func(r *pulumitest.Resource) bool { return r.Protect }),
 				"edw:protectData protects exactly the pinned resources")
 
 			// edw:retainData keeps the same resources, and also the EKS
 			// control-plane logs: kept for an audit after a destroy, but
 			// bounded by their retention and not worth refusing a destroy for.
 			g = runWithRoute(t, cloud, map[string]string{"edw:retainData": "true"})
-			retained := urnsWhere(g, func(r *pulumitest.Resource) bool { return r.RetainOnDelete && r.Type != awsLogGroup })
+			retained := urnsWhere(g, dataURNs[cloud], func(r *pulumitest.Resource) bool { return r.RetainOnDelete && r.Type != awsLogGroup })
 			assert.ElementsMatch(t, dataURNs[cloud], retained, "edw:retainData keeps exactly the pinned resources")
 		})
 	}
@@ -101,7 +109,7 @@ func TestDataKeepsItsURNs(t *testing.T) {
 func TestDataIsProtectedOnlyWhenAsked(t *testing.T) {
 	for _, cloud := range []Cloud{AWS, Azure} {
 		g := runWithRoute(t, cloud, nil)
-		assert.Empty(t, urnsWhere(g, func(r *pulumitest.Resource) bool { return r.Protect }), "%s: protected by default", cloud)
+		assert.Empty(t, urnsWhere(g, nil, func(r *pulumitest.Resource) bool { return r.Protect }), "%s: protected by default", cloud)
 	}
 	for protect, want := range map[string]bool{"false": false, "true": true} {
 		g, _ := runAWS(t, map[string]string{"edw:protectData": protect})

@@ -123,12 +123,13 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		return nil, err
 	}
 	queue, err := infraaws.NewQueue(ctx, "edw", infraaws.QueueArgs{
-		VisibilityTimeout: cfg.Consumer.VisibilityTimeout, MaxReceiveCount: cfg.Consumer.MaxReceiveCount, Retain: cfg.RetainData,
+		VisibilityTimeout: cfg.Consumer.VisibilityTimeout, MaxReceiveCount: cfg.Consumer.MaxReceiveCount,
+		Retain: cfg.RetainData, Protect: cfg.ProtectData,
 	}, withAWS)
 	if err != nil {
 		return nil, err
 	}
-	table, err := infraaws.NewTable(ctx, "edw-results", infraaws.TableArgs{Retain: cfg.RetainData}, withAWS)
+	table, err := infraaws.NewTable(ctx, "edw-results", infraaws.TableArgs{Retain: cfg.RetainData, Protect: cfg.ProtectData}, withAWS)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if cfg.AdoptStorage != "" {
 		adopt = &azure.Adoption{SubscriptionID: subscription, ResourceGroup: rgName, Account: cfg.AdoptStorage}
 	}
-	group, err := azure.NewGroup(ctx, "edw", azure.GroupArgs{Name: rgName, Retain: cfg.RetainData, Adopt: adopt, Tags: tags}, withAzure)
+	group, err := azure.NewGroup(ctx, "edw", azure.GroupArgs{Name: rgName, Retain: cfg.RetainData, Protect: cfg.ProtectData, Adopt: adopt, Tags: tags}, withAzure)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 
 	store, err := azure.NewStorage(ctx, "edw", azure.StorageArgs{
-		ResourceGroupName: rg.Name, Retain: cfg.RetainData, Adopt: adopt, Tags: tags,
+		ResourceGroupName: rg.Name, Retain: cfg.RetainData, Protect: cfg.ProtectData, Adopt: adopt, Tags: tags,
 	}, withAzure)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,11 @@ type Config struct {
 	// RetainData kept: the next up imports it, its queues, table and resource
 	// group instead of failing to create them.
 	AdoptStorage string
-	Tags         map[string]string
+	// ProtectData sets Pulumi's protect on the same resources (and DynamoDB's
+	// deletion protection), so no destroy, replacement or refactor deletes
+	// them until it is turned off with an `up` of its own.
+	ProtectData bool
+	Tags        map[string]string
 
 	Network       NetworkConfig
 	ResourceGroup string
@@ -206,9 +210,9 @@ const (
 	// is the CPU it used so, the memory request its peak RSS with 1.5× headroom,
 	// and the limit the peak RSS at --receivers 100, the most in flight its
 	// flags allow, with 1.5× headroom.
-	DefaultConsumerCPU           = "250m"
-	DefaultConsumerMemory        = "64Mi"
-	DefaultConsumerMemoryLimit   = "208Mi"
+	DefaultConsumerCPU           = "300m"
+	DefaultConsumerMemory        = "48Mi"
+	DefaultConsumerMemoryLimit   = "224Mi"
 	DefaultMaxReceiveCount       = 5
 	DefaultVisibilitySeconds     = 60
 	DefaultProducerMessageCount  = 1000
@@ -566,6 +570,12 @@ func parseConfig(stack string, get func(key string) (string, bool)) (*Config, er
 	if c.Cloud == Azure {
 		c.AdoptStorage = r.matching("edw:adoptRetainedStorage", "", storageAccountRE,
 			"want the name of the storage account a destroy with edw:retainData kept (3-24 lower-case letters and digits)")
+	}
+	// A kubernetes stack creates no queue or table, so it has nothing to protect.
+	if c.ProtectData = r.boolean("edw:protectData", false); c.ProtectData && c.Cloud == Kubernetes {
+		raw, _ := r.str("edw:protectData", "")
+		r.fail("edw:protectData", raw, "not used on kubernetes stacks: edw creates no queue or table there")
+		c.ProtectData = false
 	}
 	c.Tags = r.tags("edw:tags")
 	if c.Cloud == Azure {

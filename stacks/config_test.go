@@ -173,7 +173,7 @@ func TestValuesAreParsed(t *testing.T) {
 		"edw:producerImage":    "123456789012.dkr.ecr.eu-central-1.amazonaws.com/edw/producer@sha256:" + strings.Repeat("a", 64),
 		"edw:consumerImage":    "123456789012.dkr.ecr.eu-central-1.amazonaws.com/edw/consumer@sha256:" + strings.Repeat("b", 64),
 		"edw:kedaChartVersion": "2.20.0", "edw:karpenterChartVersion": "1.11.1",
-		"edw:retainData": "true", "edw:tags": `{"team":"platform","cost-center":"42"}`,
+		"edw:retainData": "true", "edw:protectData": "true", "edw:tags": `{"team":"platform","cost-center":"42"}`,
 		"edw:vpcId": "vpc-0123456789abcdef0", "edw:privateSubnetIds": `["subnet-0123456789abcdef0","subnet-0123456789abcdef1"]`,
 	})
 	require.NoError(t, err)
@@ -189,6 +189,7 @@ func TestValuesAreParsed(t *testing.T) {
 	assert.True(t, cfg.Images.Prebuilt())
 	assert.Equal(t, ChartVersions{Keda: "2.20.0", Karpenter: "1.11.1"}, cfg.Charts)
 	assert.True(t, cfg.RetainData)
+	assert.True(t, cfg.ProtectData)
 	assert.Equal(t, map[string]string{"team": "platform", "cost-center": "42"}, cfg.Tags)
 	assert.Equal(t, "vpc-0123456789abcdef0", cfg.Network.VPCID)
 	assert.Len(t, cfg.Network.PrivateSubnetIDs, 2)
@@ -298,6 +299,10 @@ func TestConfigErrors(t *testing.T) {
 			`invalid stack config edw:kedaChartVersion = "^2.18": want an exact chart version MAJOR.MINOR.PATCH`},
 		{"retain flag", "x", with(azBase, "edw:retainData", "maybe"),
 			`invalid stack config edw:retainData = "maybe": want true or false`},
+		{"protect flag", "x", with(awsBase, "edw:protectData", "yes"),
+			`invalid stack config edw:protectData = "yes": want true or false`},
+		{"protect on kubernetes", "x", with(with(awsWithSecret, flatten(prebuilt)...), "edw:cloud", "kubernetes", "edw:protectData", "true"),
+			`invalid stack config edw:protectData = "true": not used on kubernetes stacks: edw creates no queue or table there`},
 		{"tags not an object", "x", with(awsBase, "edw:tags", `["team"]`),
 			`invalid stack config edw:tags = "[\"team\"]": want an object of string keys to string values`},
 		{"reserved tag", "x", with(awsBase, "edw:tags", `{"aws:owner":"me"}`),

@@ -56,7 +56,7 @@ func awsRouter(ctx *pulumi.Context, cfg *Config, acct infraaws.Account, arns, ro
 	}
 	router, err := infraaws.NewRouter(ctx, "edw-router", infraaws.RouterArgs{
 		Account: acct, BusName: cfg.ClusterName, Routes: routes, VisibilityTimeout: cfg.Consumer.VisibilityTimeout,
-		ArchiveDays: cfg.RouterArchiveDays, Retain: cfg.RetainData,
+		ArchiveDays: cfg.RouterArchiveDays, Retain: cfg.RetainData, Protect: cfg.ProtectData,
 	}, opts...)
 	if err != nil {
 		return nil, err
@@ -128,7 +128,7 @@ func azureRouter(ctx *pulumi.Context, cfg *Config, rg *resources.ResourceGroup, 
 	router, err := azure.NewRouter(ctx, "edw-router", azure.RouterArgs{
 		ResourceGroupName: rg.Name, ResourceGroupID: rg.ID().ToStringOutput(), Location: cfg.Region, Name: cfg.ClusterName,
 		SubscriptionID: subscription, AccountName: store.AccountName, AccountID: store.Account.ID().ToStringOutput(),
-		Routes: routes, Retain: cfg.RetainData, Tags: tags,
+		Routes: routes, Retain: cfg.RetainData, Protect: cfg.ProtectData, Tags: tags,
 	}, opts...)
 	if err != nil {
 		return nil, err

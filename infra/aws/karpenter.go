@@ -26,6 +26,10 @@ const KarpenterCRDChart = "oci://public.ecr.aws/karpenter/karpenter-crd"
 // KarpenterNamespace holds the controller and its Helm release.
 const KarpenterNamespace = "kube-system"
 
+// KarpenterPriorityClass is the built-in class for cluster-critical add-ons,
+// the Karpenter chart's default (values.yaml, priorityClassName).
+const KarpenterPriorityClass = "system-cluster-critical"
+
 // KarpenterServiceAccount is the controller's service account, which its IRSA role trusts.
 const KarpenterServiceAccount = "system:serviceaccount:" + KarpenterNamespace + ":karpenter"
 
@@ -168,6 +172,10 @@ func NewKarpenter(ctx *pulumi.Context, name string, args KarpenterArgs, opts ...
 				"limits":   pulumi.Map{"memory": pulumi.String("1Gi")},
 			}},
 			"nodeSelector": pulumi.StringMap{SystemPoolLabel: pulumi.String("system")},
+			// The chart's default already; stated so a chart change cannot drop
+			// it: workload pods must never preempt the controller that buys
+			// their nodes.
+			"priorityClassName": pulumi.String(KarpenterPriorityClass),
 			// The chart's default tolerations include CriticalAddonsOnly, the
 			// system nodes' taint; stated here so a chart change cannot drop it.
 			"tolerations": pulumi.Array{pulumi.Map{"key": pulumi.String(SystemTaintKey), "operator": pulumi.String("Exists")}},

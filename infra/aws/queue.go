@@ -23,8 +23,11 @@ type Queue struct {
 type QueueArgs struct {
 	VisibilityTimeout time.Duration
 	MaxReceiveCount   int
-	Retain            bool
-	Tags              pulumi.StringMap
+	// Retain keeps both queues when the stack is destroyed; Protect has
+	// Pulumi refuse to delete or replace them at all.
+	Retain  bool
+	Protect bool
+	Tags    pulumi.StringMap
 }
 
 // NewQueue creates an SQS standard queue with SSE that redrives to a DLQ after
@@ -34,7 +37,7 @@ func NewQueue(ctx *pulumi.Context, name string, args QueueArgs, opts ...pulumi.R
 	if err := ctx.RegisterComponentResource("edw:aws:Queue", name, q, opts...); err != nil {
 		return nil, err
 	}
-	keep := pulumi.RetainOnDelete(args.Retain)
+	keep := dataOptions(args.Retain, args.Protect)
 	dlq, err := sqs.NewQueue(ctx, name+"-dlq", &sqs.QueueArgs{
 		SqsManagedSseEnabled:    pulumi.Bool(true),
 		MessageRetentionSeconds: pulumi.Int(14 * 24 * 3600),
@@ -71,4 +74,10 @@ func NewQueue(ctx *pulumi.Context, name string, args QueueArgs, opts ...pulumi.R
 	return q, ctx.RegisterResourceOutputs(q, pulumi.Map{
 		"url": q.URL, "arn": q.ARN, "name": q.Name, "dlqUrl": q.DLQURL, "dlqArn": q.DLQARN, "dlqName": q.DLQName,
 	})
+}
+
+// dataOptions are the options of a resource that holds data (messages,
+// results): retained on destroy and protected from deletion when asked.
+func dataOptions(retain, protect bool) pulumi.ResourceOption {
+	return pulumi.Composite(pulumi.RetainOnDelete(retain), pulumi.Protect(protect))
 }

@@ -79,7 +79,9 @@ type RouterArgs struct {
 	VisibilityTimeout time.Duration
 	// ArchiveDays keeps the bus's events for replay; 0 keeps no archive.
 	ArchiveDays int
-	Retain      bool
+	// Retain and Protect apply to the routes' queues, as QueueArgs says.
+	Retain  bool
+	Protect bool
 }
 
 // Delivery retries: EventBridge's own maximums, stated so a preview shows them.
@@ -96,7 +98,7 @@ func NewRouter(ctx *pulumi.Context, name string, args RouterArgs, opts ...pulumi
 		return nil, err
 	}
 	child := pulumi.Parent(r)
-	keep := pulumi.RetainOnDelete(args.Retain)
+	keep := dataOptions(args.Retain, args.Protect)
 	bus, err := cloudwatch.NewEventBus(ctx, name, &cloudwatch.EventBusArgs{Name: pulumi.String(args.BusName)}, child)
 	if err != nil {
 		return nil, fmt.Errorf("event bus %s: %w", args.BusName, err)
@@ -113,7 +115,7 @@ func NewRouter(ctx *pulumi.Context, name string, args RouterArgs, opts ...pulumi
 	for _, rt := range args.Routes {
 		logical := name + "-" + rt.Name
 		queue, err := NewQueue(ctx, logical, QueueArgs{
-			VisibilityTimeout: args.VisibilityTimeout, MaxReceiveCount: rt.MaxReceiveCount, Retain: args.Retain,
+			VisibilityTimeout: args.VisibilityTimeout, MaxReceiveCount: rt.MaxReceiveCount, Retain: args.Retain, Protect: args.Protect,
 		}, child)
 		if err != nil {
 			return nil, err

@@ -17,8 +17,11 @@ type Table struct {
 
 // TableArgs configure the table.
 type TableArgs struct {
-	Retain bool
-	Tags   pulumi.StringMap
+	// Retain keeps the table when the stack is destroyed; Protect has Pulumi
+	// refuse to delete or replace it, and DynamoDB refuse DeleteTable.
+	Retain  bool
+	Protect bool
+	Tags    pulumi.StringMap
 }
 
 // NewTable creates an on-demand table with hash key id (S), point-in-time
@@ -34,8 +37,11 @@ func NewTable(ctx *pulumi.Context, name string, args TableArgs, opts ...pulumi.R
 		Attributes:           dynamodb.TableAttributeArray{&dynamodb.TableAttributeArgs{Name: pulumi.String("id"), Type: pulumi.String("S")}},
 		PointInTimeRecovery:  &dynamodb.TablePointInTimeRecoveryArgs{Enabled: pulumi.Bool(true)},
 		ServerSideEncryption: &dynamodb.TableServerSideEncryptionArgs{Enabled: pulumi.Bool(true)},
-		Tags:                 args.Tags,
-	}, pulumi.Parent(t), pulumi.RetainOnDelete(args.Retain))
+		// Pulumi's protect guards against this program; DynamoDB's own guards
+		// against everyone else (the console, a script, another stack).
+		DeletionProtectionEnabled: pulumi.Bool(args.Protect),
+		Tags:                      args.Tags,
+	}, pulumi.Parent(t), dataOptions(args.Retain, args.Protect))
 	if err != nil {
 		return nil, fmt.Errorf("table %s: %w", name, err)
 	}

@@ -21,9 +21,10 @@ type Group struct {
 // GroupArgs name the group and say whether it outlives the stack.
 type GroupArgs struct {
 	Name string
-	// Retain keeps the group on destroy: deleting a group deletes everything
-	// in it, so retained data needs a retained group.
-	Retain bool
+	// Retain keeps the group on destroy and Protect has Pulumi refuse to
+	// delete it: deleting a group deletes everything in it, so retained or
+	// protected data needs a retained or protected group.
+	Retain, Protect bool
 	// Adopt, when set, imports the group a destroy with retained data left
 	// behind, instead of failing to create a group that exists.
 	Adopt *Adoption
@@ -40,7 +41,7 @@ func NewGroup(ctx *pulumi.Context, name string, args GroupArgs, opts ...pulumi.R
 	if err := ctx.RegisterComponentResource("edw:azure:Group", name, g, opts...); err != nil {
 		return nil, err
 	}
-	rgOpts := []pulumi.ResourceOption{pulumi.Parent(g), movedFromRoot, pulumi.RetainOnDelete(args.Retain)}
+	rgOpts := []pulumi.ResourceOption{pulumi.Parent(g), movedFromRoot, DataOptions(args.Retain, args.Protect)}
 	if args.Adopt != nil {
 		rgOpts = append(rgOpts, pulumi.Import(args.Adopt.GroupID()))
 	}

@@ -86,8 +86,11 @@ type RouterArgs struct {
 	AccountName pulumi.StringInput
 	AccountID   pulumi.StringInput
 	Routes      []RouterRoute
-	Retain      bool
-	Tags        pulumi.StringMap
+	// Retain and Protect apply to the routes' queues and the dead-letter
+	// container, as StorageArgs says.
+	Retain  bool
+	Protect bool
+	Tags    pulumi.StringMap
 }
 
 // Delivery retries: Event Grid's own maximums, stated so a preview shows them.
@@ -114,7 +117,7 @@ func NewRouter(ctx *pulumi.Context, name string, args RouterArgs, opts ...pulumi
 		return nil, err
 	}
 	child := pulumi.Parent(r)
-	keep := pulumi.RetainOnDelete(args.Retain)
+	keep := DataOptions(args.Retain, args.Protect)
 	topic := &eventGridTopic{}
 	if err := ctx.RegisterResource(eventGridTopicType, name, pulumi.Map{
 		"resourceGroupName": args.ResourceGroupName,

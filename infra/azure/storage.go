@@ -25,8 +25,10 @@ type Storage struct {
 // StorageArgs configure the account.
 type StorageArgs struct {
 	ResourceGroupName pulumi.StringInput
-	// Retain keeps the account, queues and table when the stack is destroyed.
-	Retain bool
+	// Retain keeps the account, queues and table when the stack is destroyed;
+	// Protect has Pulumi refuse to delete or replace them.
+	Retain  bool
+	Protect bool
 	// Adopt, when set, names the account a destroy with Retain left behind:
 	// it and its queues and table are imported instead of created.
 	Adopt *Adoption
@@ -70,7 +72,7 @@ func NewStorage(ctx *pulumi.Context, name string, args StorageArgs, opts ...pulu
 	if err := ctx.RegisterComponentResource("edw:azure:Storage", name, s, opts...); err != nil {
 		return nil, err
 	}
-	keep := pulumi.RetainOnDelete(args.Retain)
+	keep := DataOptions(args.Retain, args.Protect)
 	// adopt is the import of one of the account's resources when the account
 	// is adopted, and nothing otherwise.
 	adopt := func(string) pulumi.ResourceOption { return pulumi.Composite() }
@@ -128,4 +130,11 @@ func NewStorage(ctx *pulumi.Context, name string, args StorageArgs, opts ...pulu
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"accountName": s.AccountName, "queueName": s.QueueName, "poisonQueueName": s.PoisonQueueName, "tableName": s.TableName,
 	})
+}
+
+// DataOptions are the options of a resource that holds data (the resource
+// group, the account and what is in it): retained on destroy and protected
+// from deletion when asked.
+func DataOptions(retain, protect bool) pulumi.ResourceOption {
+	return pulumi.Composite(pulumi.RetainOnDelete(retain), pulumi.Protect(protect))
 }

@@ -5,12 +5,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -136,6 +138,23 @@ func routeConsumer(r Route, args ConsumerArgs, account *corev1.ServiceAccount) s
 	}
 }
 
+// The consumer's long-poll wait and stall limit, passed as flags so the
+// liveness probe below is tuned to the values the pod runs with.
+const (
+	// consumerWait is SQS's longest long poll: the fewest empty receives.
+	consumerWait = 20 * time.Second
+	// consumerStallAfter is the consumer's own default for that wait
+	// (workload/internal/worker.StallLimit: the wait plus three 30s attempt
+	// timeouts): /healthz fails once one receive loop iteration has run longer.
+	consumerStallAfter = consumerWait + 90*time.Second
+	// The kubelet restarts the container after livenessFailures failed probes
+	// livenessPeriod apart: at most 30s after /healthz starts failing, well
+	// within another stall limit, and never before, since /healthz alone
+	// decides what a stall is.
+	livenessPeriod   = 10
+	livenessFailures = 3
+)
+
 // newScaledConsumer creates the Deployment, its TriggerAuthentication and its
 // ScaledObject, and the PodMonitors that scrape it.
 func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, parent pulumi.Resource) (*appsv1.Deployment, *apiextensions.CustomResource, error) {
@@ -148,8 +167,11 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		return &corev1.ProbeArgs{
 			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("metrics")},
 			InitialDelaySeconds: pulumi.Int(initial),
-			PeriodSeconds:       pulumi.Int(10),
-			FailureThreshold:    pulumi.Int(3),
+			PeriodSeconds:       pulumi.Int(livenessPeriod),
+			// The handlers answer from memory: a probe slower than this is a
+			// process that cannot serve at all.
+			TimeoutSeconds:   pulumi.Int(5),
+			FailureThreshold: pulumi.Int(livenessFailures),
 		}
 	}
 	deployment, err := appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
@@ -160,7 +182,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		},
 		// No Replicas: KEDA owns the count, and setting it would fight the HPA on every update.
 		Spec: &appsv1.DeploymentSpecArgs{
-			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sc.object})},
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: stringMap(podSelector(sc.object))},
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: labels(app, t.Consumer),
@@ -181,7 +203,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 							MaxSkew:           pulumi.Int(1),
 							TopologyKey:       pulumi.String("topology.kubernetes.io/zone"),
 							WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(map[string]string{"app.kubernetes.io/name": sc.object})},
+							LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: stringMap(podSelector(sc.object))},
 						},
 					},
 					Containers: corev1.ContainerArray{
@@ -194,6 +216,8 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 								// SIGTERM lets in-flight work finish well inside the grace period.
 								pulumi.String(fmt.Sprintf("--drain-timeout=%ds", grace-10)),
 								pulumi.String(fmt.Sprintf("--metrics-addr=:%d", metricsPort)),
+								pulumi.String(fmt.Sprintf("--wait=%ds", int(consumerWait.Seconds()))),
+								pulumi.String(fmt.Sprintf("--stall-after=%ds", int(consumerStallAfter.Seconds()))),
 							},
 							Env:     envVars(sc.env, sc.extraEnv()),
 							EnvFrom: secretEnv(t.CredentialsSecret),
@@ -266,6 +290,9 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		return nil, nil, fmt.Errorf("consumer scaled object %s: %w", name, err)
 	}
 
+	if err := newDisruptionBudget(ctx, name, sc.object, sc.namespace, parent); err != nil {
+		return nil, nil, err
+	}
 	for _, m := range sc.monitors {
 		if err := newPodMonitor(ctx, name, m, sc.object, sc.namespace, parent); err != nil {
 			return nil, nil, err
@@ -273,6 +300,43 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 	}
 
 	return deployment, scaled, nil
+}
+
+// newDisruptionBudget bounds how many of one consumer Deployment's pods a
+// voluntary disruption (Karpenter or NAP consolidating or expiring a node, a
+// node upgrade) evicts at once: one. maxUnavailable rather than minAvailable
+// because KEDA scales the Deployment between 0 and N: minAvailable 1 would
+// forbid evicting the only replica, so a node holding it could never drain,
+// while maxUnavailable 1 always lets one go (at 0 replicas there is nothing to
+// protect, and a lone replica is rescheduled as it would be without a budget).
+// One rather than a percentage: an evicted consumer drains for up to its
+// grace period and its replacement may wait for a node, so one at a time
+// keeps throughput at N-1 whatever N is. Pods that are not Ready (the queue
+// unreachable) may always be evicted, or an outage would also block every
+// drain.
+func newDisruptionBudget(ctx *pulumi.Context, name, app string, namespace pulumi.StringInput, parent pulumi.Resource) error {
+	_, err := policyv1.NewPodDisruptionBudget(ctx, name, &policyv1.PodDisruptionBudgetArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String(app),
+			Namespace: namespace,
+			Labels:    stringMap(map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "edw"}),
+		},
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable:             pulumi.Int(1),
+			Selector:                   &metav1.LabelSelectorArgs{MatchLabels: stringMap(podSelector(app))},
+			UnhealthyPodEvictionPolicy: pulumi.String("AlwaysAllow"),
+		},
+	}, pulumi.Parent(parent))
+	if err != nil {
+		return fmt.Errorf("consumer disruption budget %s: %w", name, err)
+	}
+	return nil
+}
+
+// podSelector selects one consumer Deployment's pods and no other's: each
+// consumer, the stack's own and each route's, has its own app name.
+func podSelector(app string) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": app}
 }
 
 // authSpec is how KEDA authenticates to the queue: the target's credentials

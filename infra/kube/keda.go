@@ -10,6 +10,14 @@ import (
 // KedaChartRepo is where the official KEDA chart is published.
 const KedaChartRepo = "https://kedacore.github.io/charts"
 
+// CriticalPriorityClass is the built-in priority class of add-ons a cluster
+// cannot run without. KEDA gets it (the chart's default is none): without
+// KEDA nothing scales the consumers, so on a full node the scheduler must
+// preempt workload pods for it, never the reverse, and the kubelet evicts it
+// last under node pressure. Built-in classes exist in every cluster and may
+// be used in any namespace since Kubernetes 1.17.
+const CriticalPriorityClass = "system-cluster-critical"
+
 // Keda is the KEDA operator, installed from its official chart.
 type Keda struct {
 	pulumi.ResourceState
@@ -65,6 +73,8 @@ func NewKeda(ctx *pulumi.Context, name string, args KedaArgs, opts ...pulumi.Res
 		},
 		"nodeSelector": stringMap(args.System.NodeSelector),
 		"tolerations":  tolerationValues(args.System.Tolerations),
+		// One value for the operator, the metrics server and the webhooks.
+		"priorityClassName": pulumi.String(CriticalPriorityClass),
 		"logging": pulumi.Map{
 			"operator": pulumi.Map{"format": pulumi.String("json")},
 		},

@@ -367,7 +367,7 @@ func TestRenderObjects(t *testing.T) {
 			kinds[o["apiVersion"].(string)+"/"+o["kind"].(string)] = true
 		}
 		for _, want := range []string{"v1/Namespace", "v1/ServiceAccount", "apps/v1/Deployment", "batch/v1/Job",
-			"keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication",
+			"keda.sh/v1alpha1/ScaledObject", "keda.sh/v1alpha1/TriggerAuthentication", "policy/v1/PodDisruptionBudget",
 			"monitoring.coreos.com/v1/PodMonitor", "azmonitoring.coreos.com/v1/PodMonitor"} {
 			assert.True(t, kinds[want], "%s: %s not rendered (got %v)", cloud, want, kinds)
 		}

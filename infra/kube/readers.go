@@ -39,7 +39,7 @@ func (r Readers) Empty() bool { return len(r.Groups) == 0 && len(r.Users) == 0 }
 func ReadableKinds() []Kind {
 	return []Kind{
 		{"", "namespaces"}, {"", "serviceaccounts"},
-		{"apps", "deployments"}, {"batch", "jobs"},
+		{"apps", "deployments"}, {"batch", "jobs"}, {"policy", "poddisruptionbudgets"},
 		{"keda.sh", "scaledobjects"}, {"keda.sh", "triggerauthentications"},
 		{"rbac.authorization.k8s.io", "clusterroles"}, {"rbac.authorization.k8s.io", "clusterrolebindings"},
 		{"rbac.authorization.k8s.io", "roles"}, {"rbac.authorization.k8s.io", "rolebindings"},

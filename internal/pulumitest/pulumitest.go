@@ -4,6 +4,7 @@
 package pulumitest
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -12,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 // Project is the Pulumi project name every run uses, matching Pulumi.yaml.
@@ -49,6 +52,9 @@ type Resource struct {
 	TimeoutUpdate string
 	// ImportID is the import option: the id of an existing resource to adopt.
 	ImportID string
+	// AliasURNs are the URNs the aliases name, resolved as the engine would:
+	// a test that pins a URN accepts a resource moved there with an alias.
+	AliasURNs []string
 }
 
 // Call is one invoke the program made.
@@ -143,6 +149,7 @@ func (m *monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		for _, a := range rpc.GetAliases() {
 			r.Aliases = append(r.Aliases, a.String())
 		}
+		r.AliasURNs = aliasURNs(m.opts.stack, r, rpc.GetAliases())
 		r.PropertyDependencies = map[string][]string{}
 		for k, v := range rpc.GetPropertyDependencies() {
 			r.PropertyDependencies[k] = slices.Clone(v.GetUrns())
@@ -186,6 +193,36 @@ func urn(stack string, r *Resource) string {
 		typ = string(parent.QualifiedType()) + "$" + r.Type
 	}
 	return fmt.Sprintf("urn:pulumi:%s::%s::%s::%s", stack, Project, typ, r.Name)
+}
+
+// aliasURNs resolves aliases to URNs with the engine's defaults: an empty
+// name, type, stack or project is the resource's own, and a spec without a
+// parent URN keeps the resource's parent unless it says NoParent.
+func aliasURNs(stack string, r *Resource, aliases []*pulumirpc.Alias) []string {
+	var out []string
+	for _, a := range aliases {
+		if u := a.GetUrn(); u != "" {
+			out = append(out, u)
+			continue
+		}
+		spec := a.GetSpec()
+		if spec == nil {
+			continue
+		}
+		old := &Resource{Type: cmp.Or(spec.GetType(), r.Type), Name: cmp.Or(spec.GetName(), r.Name), Parent: r.Parent}
+		switch {
+		case spec.GetParentUrn() != "":
+			old.Parent = spec.GetParentUrn()
+		case spec.GetNoParent():
+			old.Parent = ""
+		}
+		u := resource.URN(urn(cmp.Or(spec.GetStack(), stack), old))
+		if p := spec.GetProject(); p != "" && p != Project {
+			u = resource.NewURN(u.Stack(), tokens.PackageName(p), "", u.QualifiedType(), u.Name())
+		}
+		out = append(out, string(u))
+	}
+	return out
 }
 
 // RunErr runs program under mocks and returns what it registered and its error.

@@ -163,3 +163,30 @@ func TestInputPathsEscapeDots(t *testing.T) {
 	_, ok := a.Input("metadata.annotations.eks.amazonaws.com/role-arn")
 	assert.False(t, ok, "unescaped dots split the key")
 }
+
+// TestAliasesResolveToTheURNsTheyName: a moved or renamed resource keeps its
+// old URN through an alias, and the kit resolves each alias form to that URN
+// as the engine does, so URN pins can accept a move made with an alias.
+func TestAliasesResolveToTheURNsTheyName(t *testing.T) {
+	g := pulumitest.Run(t, func(ctx *pulumi.Context) error {
+		grp := &group{}
+		if err := ctx.RegisterComponentResource("edw:test:Group", "g", grp); err != nil {
+			return err
+		}
+		return ctx.RegisterResource("test:index:Thing", "new", pulumi.Map{}, &thing{}, pulumi.Parent(grp),
+			pulumi.Aliases([]pulumi.Alias{
+				{Name: pulumi.String("renamed")},
+				{NoParent: pulumi.Bool(true)},
+				{Name: pulumi.String("elsewhere"), ParentURN: pulumi.URN("urn:pulumi:dev::edw::edw:test:Other::o")},
+				{URN: pulumi.URN("urn:pulumi:dev::edw::test:index:Thing::literal")},
+			}))
+	}, pulumitest.Stack("dev"))
+	r := g.One(t, "test:index:Thing", "new")
+	assert.Equal(t, "urn:pulumi:dev::edw::edw:test:Group$test:index:Thing::new", r.URN)
+	assert.ElementsMatch(t, []string{
+		"urn:pulumi:dev::edw::edw:test:Group$test:index:Thing::renamed",
+		"urn:pulumi:dev::edw::test:index:Thing::new",
+		"urn:pulumi:dev::edw::edw:test:Other$test:index:Thing::elsewhere",
+		"urn:pulumi:dev::edw::test:index:Thing::literal",
+	}, r.AliasURNs)
+}

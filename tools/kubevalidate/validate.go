@@ -15,6 +15,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	sigsjson "sigs.k8s.io/json"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
@@ -28,6 +29,7 @@ var kinds = map[string]func() any{
 	"v1/ConfigMap":                             func() any { return &corev1.ConfigMap{} },
 	"v1/Service":                               func() any { return &corev1.Service{} },
 	"apps/v1/Deployment":                       func() any { return &appsv1.Deployment{} },
+	"policy/v1/PodDisruptionBudget":            func() any { return &policyv1.PodDisruptionBudget{} },
 	"batch/v1/Job":                             func() any { return &batchv1.Job{} },
 	"rbac.authorization.k8s.io/v1/Role":        func() any { return &rbacv1.Role{} },
 	"rbac.authorization.k8s.io/v1/RoleBinding": func() any { return &rbacv1.RoleBinding{} },

@@ -21,6 +21,7 @@ type config struct {
 	visibility   time.Duration
 	drainTimeout time.Duration
 	wait         time.Duration
+	stallAfter   time.Duration
 	debug        bool
 	// route is EDW_ROUTE, from the environment.
 	route string
@@ -48,6 +49,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.visibility, "visibility-timeout", 60*time.Second, "the queue's visibility timeout, whole seconds from 2s to 12h; in-flight messages are extended every half of it")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 25*time.Second, "how long in-flight work may finish after SIGTERM (more than 0)")
 	fs.DurationVar(&c.wait, "wait", 20*time.Second, "long-poll wait of one receive, 0s to 20s (SQS's limit)")
+	fs.DurationVar(&c.stallAfter, "stall-after", 0, "/healthz fails once one receive loop iteration has run this long; more than --wait (0 = --wait plus 90s)")
 	fs.BoolVar(&c.debug, "debug", false, "log at debug level")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: consumer [flags]\n\n"+
@@ -88,6 +90,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.wait < 0 || c.wait > maxLongPoll {
 		bad("wait", c.wait, "0s to 20s (SQS's long-poll limit)")
+	}
+	// An empty long poll takes the whole wait: a limit at or below it would
+	// fail every idle consumer's liveness probe.
+	if c.stallAfter < 0 || (c.stallAfter > 0 && c.stallAfter <= c.wait) {
+		bad("stall-after", c.stallAfter, "0 (the wait plus 90s) or more than --wait")
 	}
 	return c, errors.Join(errs...)
 }

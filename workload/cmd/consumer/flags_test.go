@@ -31,6 +31,11 @@ func TestEveryBadFlagIsNamedWithItsValue(t *testing.T) {
 	}
 	_, err = parseFlags([]string{"--wait", "-1s"}, &out)
 	assert.ErrorContains(t, err, "--wait -1s: want 0s to 20s")
+	// An empty long poll lasts the whole wait: a stall limit must outlast it.
+	_, err = parseFlags([]string{"--stall-after", "20s"}, &out)
+	assert.ErrorContains(t, err, "--stall-after 20s: want 0 (the wait plus 90s) or more than --wait")
+	_, err = parseFlags([]string{"--wait", "5s", "--stall-after", "6s"}, &out)
+	assert.NoError(t, err)
 }
 
 func TestDefaultsAndLimitsAreAccepted(t *testing.T) {

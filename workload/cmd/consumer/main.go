@@ -93,6 +93,7 @@ func consume(cfg config, env backend.Env, stdout, stderr io.Writer) error {
 		ExitWhenIdle:    cfg.exitIdle,
 		ProcessedBy:     host,
 		Route:           cfg.route,
+		StallAfter:      cfg.stallAfter,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,10 +120,23 @@ func value(c prometheus.Counter) int64 {
 	return int64(d.GetCounter().GetValue())
 }
 
-// Health is liveness and readiness: live while the process runs its loop, ready
-// once the queue has answered and while it keeps answering.
+// Health is liveness and readiness: ready once the queue has answered and
+// while it keeps answering; live unless a receive loop has stalled, that is
+// spent longer than the stall limit in one iteration. A consumer stuck so
+// holds its messages (their visibility extended) and receives nothing, and
+// only a restart frees them; a queue that cannot be reached is not a stall
+// (every failed receive ends an iteration), so an outage costs readiness,
+// never a restart loop. The zero value is ready for nothing and always live.
 type Health struct {
 	ready atomic.Bool
+
+	mu sync.Mutex
+	// limit is the stall limit, zero until Watch.
+	limit time.Duration
+	// began holds, per running receive loop, when its iteration began.
+	began    map[int]time.Time
+	stopping bool
+	now      func() time.Time
 }
 
 // SetReady records whether the last queue call succeeded.
@@ -131,11 +145,73 @@ func (h *Health) SetReady(ok bool) { h.ready.Store(ok) }
 // Ready reports readiness.
 func (h *Health) Ready() bool { return h.ready.Load() }
 
+// Watch starts the liveness check with limit, the longest one receive loop
+// iteration may take.
+func (h *Health) Watch(limit time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.limit, h.began, h.stopping = limit, map[int]time.Time{}, false
+}
+
+// Begin records that receive loop `loop` began an iteration (and so ended
+// the one before).
+func (h *Health) Begin(loop int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.began != nil {
+		h.began[loop] = h.clock()
+	}
+}
+
+// End records that a receive loop returned: it no longer counts.
+func (h *Health) End(loop int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.began, loop)
+}
+
+// Stopping records that shutdown began: the drain that follows is bounded by
+// its own timeout and the pod's grace period, and a liveness failure then
+// would only cut it short.
+func (h *Health) Stopping() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopping = true
+}
+
+// Live returns an error naming a receive loop whose iteration has run past
+// the limit, if there is one.
+func (h *Health) Live() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.limit <= 0 || h.stopping {
+		return nil
+	}
+	now := h.clock()
+	for loop, began := range h.began {
+		if took := now.Sub(began); took > h.limit {
+			return fmt.Errorf("receive loop %d stalled: its iteration began %s ago, limit %s", loop, took.Round(time.Second), h.limit)
+		}
+	}
+	return nil
+}
+
+func (h *Health) clock() time.Time {
+	if h.now != nil {
+		return h.now()
+	}
+	return time.Now()
+}
+
 // Handler serves /metrics, /healthz and /readyz.
 func Handler(m *Metrics, h *Health) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := h.Live(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {

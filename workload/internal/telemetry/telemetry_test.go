@@ -45,6 +45,38 @@ func TestReadyOnlyOnceTheQueueAnswered(t *testing.T) {
 	assert.Equal(t, "ok\n", body)
 }
 
+// An iteration that runs past the limit fails /healthz with a line saying
+// which loop and for how long; a loop that ended, or shutdown, clears it.
+func TestLivenessFailsOnlyOnAnIterationPastTheLimit(t *testing.T) {
+	now := time.Unix(1000, 0)
+	h := &Health{now: func() time.Time { return now }}
+	handler := Handler(NewMetrics(), h)
+	h.Begin(0)
+	now = now.Add(time.Hour)
+	code, _ := get(t, handler, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "nothing is watched before Watch")
+
+	h.Watch(110 * time.Second)
+	h.Begin(0)
+	h.Begin(1)
+	now = now.Add(110 * time.Second)
+	code, _ = get(t, handler, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "the limit itself is allowed")
+	h.Begin(1)
+	now = now.Add(time.Second)
+	code, body := get(t, handler, "/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Equal(t, "receive loop 0 stalled: its iteration began 1m51s ago, limit 1m50s\n", body)
+
+	h.End(0)
+	code, _ = get(t, handler, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "a loop that returned is not stalled")
+	now = now.Add(time.Hour)
+	h.Stopping()
+	code, _ = get(t, handler, "/healthz")
+	assert.Equal(t, http.StatusOK, code, "draining after shutdown is bounded by its own timeout")
+}
+
 func TestMetricsAreServedByTheirContractNames(t *testing.T) {
 	m := NewMetrics()
 	m.Received.Add(7)

@@ -43,7 +43,22 @@ type Config struct {
 	// Route is the route this consumer serves (EDW_ROUTE), empty on a single
 	// pipeline: it prefixes every result's id and is stored in the row.
 	Route string
+	// StallAfter is how long one receive loop iteration (a receive and the
+	// batch it brought, or a failed receive and its backoff) may take before
+	// the health endpoint reports the consumer stalled; zero means
+	// StallLimit(Wait). It must exceed Wait, or an empty long poll would trip it.
+	StallAfter time.Duration
 }
+
+// stallSlack is what an iteration may take beyond the long poll: three of
+// the backends' 30s attempt timeouts (backend.DefaultAttemptTimeout), so a
+// receive or a write whose attempts hang twice and then succeed is slow, not
+// stalled. A normal iteration takes the wait plus milliseconds.
+const stallSlack = 90 * time.Second
+
+// StallLimit is the default stall limit for a long-poll wait: the wait itself
+// (an empty long poll takes all of it) plus stallSlack.
+func StallLimit(wait time.Duration) time.Duration { return wait + stallSlack }
 
 // pollGrace is how long a receive in progress at shutdown may still answer.
 const pollGrace = 750 * time.Millisecond
@@ -77,6 +92,11 @@ func New(q queue.Queue, s store.Store, m *telemetry.Metrics, h *telemetry.Health
 		return nil, fmt.Errorf("max receive count %d: want at least 1", cfg.MaxReceiveCount)
 	case cfg.Visibility < 2*time.Second:
 		return nil, fmt.Errorf("visibility timeout %s: want at least 2s", cfg.Visibility)
+	case cfg.StallAfter != 0 && cfg.StallAfter <= cfg.Wait:
+		return nil, fmt.Errorf("stall limit %s: want more than the long-poll wait %s, or 0 for %s", cfg.StallAfter, cfg.Wait, StallLimit(cfg.Wait))
+	}
+	if cfg.StallAfter == 0 {
+		cfg.StallAfter = StallLimit(cfg.Wait)
 	}
 	if cfg.WriteAttempts < 1 {
 		cfg.WriteAttempts = 3
@@ -111,15 +131,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		go w.watchIdle(receiving, stop, &idle)
 	}
 
+	w.health.Watch(w.cfg.StallAfter)
 	var wg sync.WaitGroup
 	for i := 0; i < w.cfg.Receivers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.receiveLoop(polling, receiving, working)
+			defer w.health.End(i)
+			w.receiveLoop(i, polling, receiving, working)
 		}()
 	}
 	<-receiving.Done()
+	w.health.Stopping()
 
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -170,9 +193,13 @@ func (w *Worker) watchIdle(ctx context.Context, stop context.CancelFunc, idle *a
 // lost: it stays hidden for one visibility timeout and is then delivered again.
 // Going idle ends only receiving: the poll in progress runs out normally.
 // Processing runs on working and is never cut short by either.
-func (w *Worker) receiveLoop(polling, receiving, working context.Context) {
+// Each iteration tells the health check it began, so one stuck anywhere
+// (a receive that never returns, a batch that never finishes) shows as a
+// stall once it outlasts the limit.
+func (w *Worker) receiveLoop(loop int, polling, receiving, working context.Context) {
 	backoff := 100 * time.Millisecond
 	for receiving.Err() == nil {
+		w.health.Begin(loop)
 		msgs, err := w.q.Receive(polling, w.q.MaxBatch(), w.cfg.Wait)
 		if receiving.Err() != nil && len(msgs) == 0 {
 			return

@@ -2,12 +2,16 @@ package main
 
 import (
 	"math"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/workload/internal/telemetry"
 )
 
 func TestStackValuesOverrideProjectDefaults(t *testing.T) {
@@ -35,3 +39,24 @@ func TestQuantileInterpolatesLikePromQL(t *testing.T) {
 
 func posInf() float64      { return math.Inf(1) }
 func isNaN(f float64) bool { return math.IsNaN(f) }
+
+// TestScrapeSumsARouteConsumersLabelledSeries: a route's consumer labels its
+// series route=<route>; the demo still reads its counters and latency
+// histogram (a line-matching reader saw nothing and counted 0 processed).
+func TestScrapeSumsARouteConsumersLabelledSeries(t *testing.T) {
+	for _, route := range []string{"", "orders"} {
+		m := telemetry.NewRouteMetrics(route)
+		m.Processed.Add(5)
+		m.Duplicates.Add(2)
+		m.Poisoned.Inc()
+		m.Conflicts.Add(3)
+		m.Latency.Observe(0.015)
+		m.Latency.Observe(0.3)
+		srv := httptest.NewServer(telemetry.Handler(m, &telemetry.Health{}))
+		s, err := scrapeOne(strings.TrimPrefix(srv.URL, "http://"))
+		srv.Close()
+		require.NoError(t, err, "route %q", route)
+		assert.Equal(t, []float64{5, 2, 1, 3, 2}, []float64{s.processed, s.duplicates, s.poisoned, s.conflicts, s.count}, "route %q", route)
+		assert.InDelta(t, 0.02, s.quantile(0.5), 1e-9, "route %q: the median's bucket is (0.01, 0.02]", route)
+	}
+}

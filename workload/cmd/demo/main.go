@@ -31,6 +31,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/edw-dev/edw/workload/internal/autoscale"
 	"github.com/edw-dev/edw/workload/internal/backend"
 	"github.com/edw-dev/edw/workload/internal/chart"
@@ -651,39 +654,37 @@ func scrapeOne(addr string) (stats, error) {
 	if resp.StatusCode != http.StatusOK {
 		return stats{}, errors.New(resp.Status)
 	}
-	s := stats{buckets: map[float64]float64{}}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
+	return parseStats(resp.Body)
+}
+
+// parseStats reads the counters and the latency histogram from a consumer's
+// metrics in the Prometheus text format. It parses the format rather than
+// matching lines: a route's consumer labels its series (route="orders"), and
+// each family is summed over its series whatever their labels.
+func parseStats(r io.Reader) (stats, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return stats{}, fmt.Errorf("parse metrics: %w", err)
+	}
+	counter := func(name string) float64 {
+		total := 0.0
+		for _, m := range families[name].GetMetric() {
+			total += m.GetCounter().GetValue()
 		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			continue
-		}
-		switch {
-		case name == "edw_consumer_messages_processed_total":
-			s.processed = v
-		case name == "edw_consumer_messages_duplicate_total":
-			s.duplicates = v
-		case name == "edw_consumer_messages_poisoned_total":
-			s.poisoned = v
-		case name == "edw_consumer_messages_conflict_total":
-			s.conflicts = v
-		case name == "edw_consumer_end_to_end_seconds_count":
-			s.count = v
-		case strings.HasPrefix(name, `edw_consumer_end_to_end_seconds_bucket{le="`):
-			raw := strings.TrimSuffix(strings.TrimPrefix(name, `edw_consumer_end_to_end_seconds_bucket{le="`), `"}`)
-			le, err := strconv.ParseFloat(raw, 64)
-			if err == nil {
-				s.buckets[le] = v
-			}
+		return total
+	}
+	s := stats{
+		processed: counter("edw_consumer_messages_processed_total"), duplicates: counter("edw_consumer_messages_duplicate_total"),
+		poisoned: counter("edw_consumer_messages_poisoned_total"), conflicts: counter("edw_consumer_messages_conflict_total"),
+		buckets: map[float64]float64{},
+	}
+	for _, m := range families["edw_consumer_end_to_end_seconds"].GetMetric() {
+		h := m.GetHistogram()
+		s.count += float64(h.GetSampleCount())
+		for _, b := range h.GetBucket() {
+			s.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
 		}
 	}
-	return s, sc.Err()
+	return s, nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -140,4 +142,115 @@ func TestDashboardShowsEveryRoute(t *testing.T) {
 			assert.Equal(t, want, got)
 		})
 	}
+}
+
+// workbookItems are the workbook's items as the tests read them back.
+func workbookItems(t *testing.T, g *pulumitest.Graph) []workbookItem {
+	t.Helper()
+	var data struct{ Items []workbookItem }
+	require.NoError(t, json.Unmarshal([]byte(g.OnlyOfType(t, azWorkbook).Str(t, "serializedData")), &data))
+	return data.Items
+}
+
+type workbookItem struct {
+	Type    int
+	Name    string
+	Content map[string]any
+}
+
+// promQL is a Prometheus item's query text.
+func (it workbookItem) promQL(t *testing.T) string {
+	t.Helper()
+	var q struct{ QueryText string }
+	require.NoError(t, json.Unmarshal([]byte(it.Content["query"].(string)), &q))
+	return q.QueryText
+}
+
+// TestWorkbookWithoutRoutesIsUnchanged: a stack without routes has, byte for
+// byte, the workbook it had before routes had sections in it
+// (testdata/azure-workbook-no-routes.json, rendered by the code before), with
+// managed Prometheus's charts in it.
+func TestWorkbookWithoutRoutesIsUnchanged(t *testing.T) {
+	golden := filepath.Join("testdata", "azure-workbook-no-routes.json")
+	for _, routes := range []string{"", "[]"} {
+		extra := map[string]string{"edw:managedPrometheus": "true"}
+		if routes != "" {
+			extra["edw:routes"] = routes
+		}
+		g, _ := runAzure(t, extra)
+		data := g.OnlyOfType(t, azWorkbook).Str(t, "serializedData")
+		if os.Getenv("EDW_UPDATE_GOLDEN") != "" {
+			require.NoError(t, os.WriteFile(golden, []byte(data+"\n"), 0o644))
+		}
+		want, err := os.ReadFile(golden)
+		require.NoError(t, err)
+		assert.Equal(t, strings.TrimSuffix(string(want), "\n"), data, "edw:routes %q", routes)
+	}
+}
+
+// TestWorkbookShowsEveryRoute: with routes, the workbook has a section per
+// route naming its queue and poison queue as they were created, and, with
+// managed Prometheus, that route's backlog, throughput, consumers and
+// dead-lettered charts: the consumer's series selected by the route label
+// its Deployment's consumers carry (EDW_ROUTE), the backlog by the name of
+// the ScaledObject that reads the route's queue, all found in the graph from
+// the route's Deployment. Without managed Prometheus the sections still name
+// the queues, and no chart queries a workspace that is not there.
+func TestWorkbookShowsEveryRoute(t *testing.T) {
+	for _, prom := range []bool{true, false} {
+		g, _ := runAzureRoutes(t, map[string]string{"edw:routes": routesJSON(t, threeRoutes), "edw:managedPrometheus": strconv.FormatBool(prom)})
+		items := workbookItems(t, g)
+		queues := map[string]bool{}
+		for _, q := range g.ByType(azQueue) {
+			queues[q.Str(t, "queueName")] = true
+		}
+		for _, r := range threeRoutes {
+			e := env(t, k8sObject(t, g, k8sDeployment, kube.RouteConsumerName(r.Name)))
+			require.True(t, queues[e["EDW_QUEUE_NAME"]] && queues[e["EDW_POISON_QUEUE_NAME"]], "the route's queues exist: %v", e)
+			scaled := oneByInput(t, g, k8sScaled, "spec.triggers.0.metadata.queueName", e["EDW_QUEUE_NAME"]).Str(t, "metadata.name")
+
+			var about []string
+			kinds := map[string]int{}
+			for _, it := range items {
+				if it.Type == 1 && strings.HasPrefix(it.Content["json"].(string), "## Route "+r.Name+"\n") {
+					about = append(about, it.Content["json"].(string))
+				}
+				title, _ := it.Content["title"].(string)
+				if it.Type != 3 || !strings.HasPrefix(title, r.Name+": ") {
+					continue
+				}
+				require.True(t, prom, "%q: no Prometheus charts without managed Prometheus", title)
+				assert.Equal(t, []any{g.OnlyOfType(t, azMonitorWS).ID}, it.Content["crossComponentResources"], title)
+				q := it.promQL(t)
+				for _, sel := range regexp.MustCompile(`(edw_[a-z_]+|keda_[a-z_]+)(\{[^}]*\})?`).FindAllStringSubmatch(q, -1) {
+					if strings.HasPrefix(sel[1], "edw_") {
+						assert.Contains(t, sel[2], `route="`+e["EDW_ROUTE"]+`"`, "%q selects the route's consumers", title)
+						assert.Contains(t, sel[2], `namespace="`+kube.ConsumerServiceAccount.Namespace+`"`, title)
+					} else {
+						assert.Contains(t, sel[2], `scaledObject="`+scaled+`"`, "%q reads KEDA's metric of the route's ScaledObject", title)
+					}
+				}
+				for kind, metric := range map[string]string{"backlog": "keda_scaler_metrics_value", "throughput": "edw_consumer_messages_processed_total",
+					"consumers": "count(edw_consumer_messages_in_flight", "dead-lettered": "edw_consumer_messages_poisoned_total"} {
+					if strings.Contains(q, metric) {
+						kinds[kind]++
+					}
+				}
+			}
+			require.Len(t, about, 1, "one section heading for route %s", r.Name)
+			assert.Contains(t, about[0], "Queue `"+e["EDW_QUEUE_NAME"]+"`, poison queue `"+e["EDW_POISON_QUEUE_NAME"]+"`")
+			if prom {
+				assert.Equal(t, map[string]int{"backlog": 1, "throughput": 1, "consumers": 1, "dead-lettered": 1}, kinds, r.Name)
+			}
+		}
+	}
+}
+
+// TestGrafanaRouteBacklogReadsTheRoutesScaledObject: the Grafana dashboard's
+// per-route backlog selects KEDA's metric by the name the Kubernetes layer
+// gives the route's ScaledObject, with the row's route in it.
+func TestGrafanaRouteBacklogReadsTheRoutesScaledObject(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(projectRoot, "dashboards", "edw-consumer.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `keda_scaler_metrics_value{scaledObject=\"`+kube.RouteConsumerName("$route")+`\"}`)
 }

@@ -123,7 +123,7 @@ func workbookJSON(accountID, promWorkspace, namespace string, routes []workbookR
 				"consumers and dead-lettered messages are charted with edw:managedPrometheus."
 		} else {
 			about += "The backlog is KEDA's metric for the route's ScaledObject `" + r.scaledObject +
-				"`: it shows once KEDA's operator metrics are scraped."
+				"`, which managed Prometheus scrapes from KEDA's operator."
 		}
 		items = append(items, map[string]any{"type": 1, "name": "route-" + r.name, "content": map[string]any{"json": about}})
 		if promWorkspace == "" {

@@ -74,15 +74,16 @@ func TestRoutesFlagNamesRoutesAsTheStackDoes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, none, "no --routes: the single pipeline")
 	for in, want := range map[string]string{
-		"orders,orders":               `route "orders": named twice`,
-		"Orders":                      `route "Orders": want a route name`,
-		"orders=":                     `route orders: messages "": want a whole number`,
-		"orders=0":                    `route orders: messages "0"`,
-		"orders=-5":                   `route orders: messages "-5"`,
-		"a,b,c,d,e,f,g":               "7 routes: the demo runs at most 6",
-		"orders,,payments":            `route "": want a route name`,
-		"a--b":                        `route "a--b"`,
-		"x" + strings.Repeat("y", 40): "want a route name",
+		"orders,orders":                `route "orders": named twice`,
+		"Orders":                       `route "Orders": want a route name`,
+		"orders=":                      `route orders: messages "": want a whole number`,
+		"orders=0":                     `route orders: messages "0"`,
+		"orders=-5":                    `route orders: messages "-5"`,
+		"a,b,c,d,e,f,g":                "7 routes: the demo runs at most 6",
+		"orders,,payments":             `route "": want a route name`,
+		"a--b":                         `route "a--b"`,
+		"x" + strings.Repeat("y", 40):  "want a route name",
+		"x" + strings.Repeat("-y", 20): "want a route name",
 	} {
 		_, err := parseRoutes(in)
 		assert.ErrorContains(t, err, want, in)

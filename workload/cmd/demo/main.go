@@ -286,7 +286,7 @@ type routeSpec struct {
 }
 
 // routeName is what the stack allows as a route's name (edw:routes).
-var routeName = regexp.MustCompile(`^[a-z](?:[a-z0-9]|-[a-z0-9]){0,39}$`)
+var routeName = regexp.MustCompile(`^[a-z](?:[a-z0-9]|-[a-z0-9])*$`)
 
 // parseRoutes reads --routes: name[=messages],...
 func parseRoutes(s string) ([]routeSpec, error) {
@@ -298,7 +298,7 @@ func parseRoutes(s string) ([]routeSpec, error) {
 	for _, part := range strings.Split(s, ",") {
 		name, count, hasCount := strings.Cut(part, "=")
 		r := routeSpec{name: name}
-		if !routeName.MatchString(name) {
+		if len(name) > 40 || !routeName.MatchString(name) {
 			return nil, fmt.Errorf("route %q: want a route name as edw:routes takes it (1-40 lower-case letters, digits and single hyphens, starting with a letter)", name)
 		}
 		if seen[name] {

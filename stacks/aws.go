@@ -169,7 +169,7 @@ func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	if cfg.Monitoring.Enabled {
 		monitoring, err = infraaws.NewMonitoring(ctx, "edw", infraaws.MonitoringArgs{
 			Account: acct, Name: cfg.ClusterName, QueueName: queue.Name, DLQName: queue.DLQName, Table: table.Name,
-			OldestMessageAlarmSeconds: cfg.Monitoring.OldestMessageSeconds, AlertEmails: cfg.Monitoring.AlertEmails,
+			OldestMessageAlarmSeconds: cfg.Monitoring.OldestMessageSeconds, AlertEmails: cfg.Monitoring.AlertEmails, Router: router,
 		}, withAWS)
 		if err != nil {
 			return nil, err

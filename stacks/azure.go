@@ -156,6 +156,7 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 			BacklogMessages: cfg.Monitoring.BacklogMessages, AlertEmails: cfg.Monitoring.AlertEmails, Tags: tags,
 			PrometheusWorkspaceID: promWorkspace,
 			Namespace:             kube.ConsumerServiceAccount.Namespace, Location: cfg.Region,
+			Routes: workbookRoutes(router),
 		}, withAzure)
 		if err != nil {
 			return nil, err

@@ -61,9 +61,9 @@ func TestEveryKeyReachesTheResourceThatUsesIt(t *testing.T) {
 		{"azure", "edw:nodeCpuLimit", "200", []where{{napPool, "", "spec.limits.cpu", "200"}}},
 		{"azure", "edw:tags", `{"team":"platform"}`, []where{{azAccount, "", "tags.team", "platform"}}},
 		{"azure", "edw:clusterAdmins", `["1a2b3c4d-5e6f-4a0b-9c1d-2e3f4a5b6c7d"]`, []where{{azRole, "edw-admin-0", "principalId", "1a2b3c4d-5e6f-4a0b-9c1d-2e3f4a5b6c7d"}}},
-		{"aws", "edw:podMonitor", "true", []where{{"kubernetes:monitoring.coreos.com/v1:PodMonitor", "", "spec.podMetricsEndpoints.0.port", "metrics"}}},
+		{"aws", "edw:podMonitor", "true", []where{{"kubernetes:monitoring.coreos.com/v1:PodMonitor", "edw-consumer-monitoring", "spec.podMetricsEndpoints.0.port", "metrics"}}},
 		{"azure", "edw:managedPrometheus", "true", []where{{azCluster, "", "azureMonitorProfile.metrics.enabled", "true"},
-			{"kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "", "spec.podMetricsEndpoints.0.port", "metrics"}}},
+			{"kubernetes:azmonitoring.coreos.com/v1:PodMonitor", "edw-consumer-azmonitoring", "spec.podMetricsEndpoints.0.port", "metrics"}}},
 		{"azure", "edw:containerInsights", "true", []where{{azCluster, "", "addonProfiles.omsagent.enabled", "true"}}},
 		{"azure", "edw:alertEmails", `["ops@example.com"]`, []where{{azActionGroup, "", "emailReceivers.0.emailAddress", "ops@example.com"}}},
 	}

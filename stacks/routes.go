@@ -153,6 +153,21 @@ func azureRouterAlerts(ctx *pulumi.Context, cfg *Config, rg *resources.ResourceG
 	return err
 }
 
+// workbookRoutes are the routes as the workbook shows them: each with the
+// name the Kubernetes layer gives its ScaledObject, which KEDA's metrics carry.
+func workbookRoutes(router *azure.Router) []azure.WorkbookRoute {
+	if router == nil {
+		return nil
+	}
+	out := make([]azure.WorkbookRoute, len(router.Routes))
+	for i, rq := range router.Routes {
+		out[i] = azure.WorkbookRoute{
+			Name: rq.Name, ScaledObject: kube.RouteConsumerName(rq.Name), QueueName: rq.QueueName, PoisonQueueName: rq.PoisonQueueName,
+		}
+	}
+	return out
+}
+
 // azureTargetRoutes sets the target's routes and the producer's router.
 func azureTargetRoutes(cfg *Config, router *azure.Router, t *kube.Target) {
 	if router == nil {

@@ -245,7 +245,8 @@ func TestNoRoutesKeepsTheGraph(t *testing.T) {
 
 // TestRoutesAddOnlyTheirOwnObjects: adding routes to a stack leaves every
 // resource it had as it was, except the grants that now name the routes'
-// resources and the producer Job, which now publishes to the router.
+// resources, the producer Job, which now publishes to the router, and the
+// dashboard or workbook, which now shows each route.
 func TestRoutesAddOnlyTheirOwnObjects(t *testing.T) {
 	type run func(map[string]string) *pulumitest.Graph
 	cases := map[string]struct {
@@ -253,9 +254,9 @@ func TestRoutesAddOnlyTheirOwnObjects(t *testing.T) {
 		changes []string
 	}{
 		"aws": {func(e map[string]string) *pulumitest.Graph { g, _ := runAWSRoutes(t, e); return g },
-			[]string{awsPolicy + "::edw-consumer", awsPolicy + "::edw-producer", awsPolicy + "::edw-keda", k8sJob + "::edw-producer"}},
+			[]string{awsPolicy + "::edw-consumer", awsPolicy + "::edw-producer", awsPolicy + "::edw-keda", k8sJob + "::edw-producer", awsDashboard + "::edw"}},
 		"azure": {func(e map[string]string) *pulumitest.Graph { g, _ := runAzureRoutes(t, e); return g },
-			[]string{k8sJob + "::edw-producer"}},
+			[]string{k8sJob + "::edw-producer", azWorkbook + "::edw-workbook"}},
 	}
 	for stack, c := range cases {
 		t.Run(stack, func(t *testing.T) {

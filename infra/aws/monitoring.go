@@ -28,6 +28,9 @@ type MonitoringArgs struct {
 	OldestMessageAlarmSeconds int
 	AlertEmails               []string
 	Tags                      pulumi.StringMap
+	// Router, when the stack has routes, adds a row per route to the
+	// dashboard, naming that route's queues and rule as the router created them.
+	Router *Router
 }
 
 // NewMonitoring creates the topic, the subscriptions, three alarms (dead-letter
@@ -115,8 +118,8 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 		"AWS/DynamoDB", "WriteThrottleEvents", "Sum", "TableName", args.Table, 0, 1); err != nil {
 		return nil, err
 	}
-	body := pulumi.All(args.QueueName, args.DLQName, args.Table).ApplyT(func(v []any) (string, error) {
-		return dashboardBody(args.Account.Region, v[0].(string), v[1].(string), v[2].(string))
+	body := pulumi.All(dashboardInputs(args)...).ApplyT(func(v []any) (string, error) {
+		return dashboardOf(args.Account.Region, args.Router, v).body()
 	}).(pulumi.StringOutput)
 	dash, err := cloudwatch.NewDashboard(ctx, name, &cloudwatch.DashboardArgs{
 		DashboardName: pulumi.String(args.Name), DashboardBody: body,
@@ -196,28 +199,116 @@ func consoleDomain(a Account) string {
 	return "aws.amazon.com"
 }
 
-// dashboardBody is the dashboard: backlog and its age, throughput (deleted per
-// minute), the dead-letter queue, and the table's writes and throttles.
-func dashboardBody(region, queue, dlq, table string) (string, error) {
-	widget := func(title string, metrics [][]any, x, y int) map[string]any {
-		return map[string]any{"type": "metric", "x": x, "y": y, "width": 12, "height": 6, "properties": map[string]any{
-			"title": title, "region": region, "period": 60, "stat": "Sum", "view": "timeSeries", "metrics": metrics,
+// dashboard is what the dashboard shows, by the names CloudWatch knows the
+// resources by: the stack's queue, dead-letter queue and table, and each
+// route's resources (none without routes).
+type dashboard struct {
+	region, queue, dlq, table string
+	// bus is the router's event bus, set with routes.
+	bus    string
+	routes []routeView
+}
+
+// routeView is one route's resources as the router created them.
+type routeView struct {
+	name, queue, dlq, undelivered, rule string
+}
+
+// dashboardInputs are the names the dashboard needs, in the order
+// dashboardOf reads them: the stack's three, then the bus and four per route.
+func dashboardInputs(args MonitoringArgs) []any {
+	in := []any{args.QueueName, args.DLQName, args.Table}
+	if args.Router == nil {
+		return in
+	}
+	in = append(in, args.Router.BusName)
+	for _, rt := range args.Router.Routes {
+		in = append(in, rt.Queue.Name, rt.Queue.DLQName, rt.UndeliveredName, rt.RuleName)
+	}
+	return in
+}
+
+// dashboardOf reads the resolved dashboardInputs back; the routes' own names
+// are config, known before anything resolves.
+func dashboardOf(region string, router *Router, v []any) dashboard {
+	d := dashboard{region: region, queue: v[0].(string), dlq: v[1].(string), table: v[2].(string)}
+	if router == nil {
+		return d
+	}
+	d.bus = v[3].(string)
+	for i, rt := range router.Routes {
+		n := v[4+4*i:]
+		d.routes = append(d.routes, routeView{
+			name: rt.Name, queue: n[0].(string), dlq: n[1].(string), undelivered: n[2].(string), rule: n[3].(string),
+		})
+	}
+	return d
+}
+
+// Layout: the stack's widgets fill rows 0-17 in two columns; each route then
+// gets a heading and one row of four widgets.
+const (
+	routesTop      = 18
+	routeRowHeight = 7
+)
+
+// body is the dashboard: backlog and its age, throughput (deleted per
+// minute), the dead-letter queue, and the table's writes and throttles; then
+// per route its backlog, throughput, consumers at work and dead-lettered.
+func (d dashboard) body() (string, error) {
+	widget := func(title string, metrics [][]any, x, y, width int) map[string]any {
+		return map[string]any{"type": "metric", "x": x, "y": y, "width": width, "height": 6, "properties": map[string]any{
+			"title": title, "region": d.region, "period": 60, "stat": "Sum", "view": "timeSeries", "metrics": metrics,
 		}}
 	}
 	max := map[string]any{"stat": "Maximum"}
-	b, err := json.Marshal(map[string]any{"widgets": []any{
+	queue := func(metric, name string, opts ...any) []any {
+		return append([]any{"AWS/SQS", metric, "QueueName", name}, opts...)
+	}
+	widgets := []any{
 		widget("Backlog (visible, in flight)", [][]any{
-			{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue, max},
-			{"AWS/SQS", "ApproximateNumberOfMessagesNotVisible", "QueueName", queue, max},
-		}, 0, 0),
-		widget("Age of the oldest message (s)", [][]any{{"AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", queue, max}}, 12, 0),
-		widget("Throughput: messages deleted per minute", [][]any{{"AWS/SQS", "NumberOfMessagesDeleted", "QueueName", queue}}, 0, 6),
-		widget("Dead-letter queue", [][]any{{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", dlq, max}}, 12, 6),
+			queue("ApproximateNumberOfMessagesVisible", d.queue, max),
+			queue("ApproximateNumberOfMessagesNotVisible", d.queue, max),
+		}, 0, 0, 12),
+		widget("Age of the oldest message (s)", [][]any{queue("ApproximateAgeOfOldestMessage", d.queue, max)}, 12, 0, 12),
+		widget("Throughput: messages deleted per minute", [][]any{queue("NumberOfMessagesDeleted", d.queue)}, 0, 6, 12),
+		widget("Dead-letter queue", [][]any{queue("ApproximateNumberOfMessagesVisible", d.dlq, max)}, 12, 6, 12),
 		widget("Results table: writes and throttles", [][]any{
-			{"AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", table},
-			{"AWS/DynamoDB", "WriteThrottleEvents", "TableName", table},
-		}, 0, 12),
-	}})
+			{"AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", d.table},
+			{"AWS/DynamoDB", "WriteThrottleEvents", "TableName", d.table},
+		}, 0, 12, 12),
+	}
+	for i, r := range d.routes {
+		y := routesTop + i*routeRowHeight
+		widgets = append(widgets,
+			map[string]any{"type": "text", "x": 0, "y": y, "width": 24, "height": 1, "properties": map[string]any{
+				"markdown": "### Route " + r.name + ": queue " + r.queue + ", rule " + r.rule,
+			}},
+			widget(r.name+": backlog (visible, in flight)", [][]any{
+				queue("ApproximateNumberOfMessagesVisible", r.queue, max),
+				queue("ApproximateNumberOfMessagesNotVisible", r.queue, max),
+			}, 0, y+1, 6),
+			// Events in (the rule matched them) against results out (the
+			// consumer deleted the message after writing its result).
+			widget(r.name+": throughput per minute (matched, deleted)", [][]any{
+				{"AWS/Events", "MatchedEvents", "EventBusName", d.bus, "RuleName", r.rule},
+				queue("NumberOfMessagesDeleted", r.queue),
+			}, 6, y+1, 6),
+			// CloudWatch sees no pods (the stack ships no Container Insights):
+			// what it sees of the consumers is their receives, and the empty
+			// ones are pollers with nothing to do. Replicas per route are in
+			// the Grafana dashboard, from the consumers' own metrics.
+			widget(r.name+": consumers at work (receives, empty receives)", [][]any{
+				queue("NumberOfMessagesReceived", r.queue),
+				queue("NumberOfEmptyReceives", r.queue),
+			}, 12, y+1, 6),
+			widget(r.name+": dead-lettered (DLQ, undelivered events)", [][]any{
+				queue("ApproximateNumberOfMessagesVisible", r.dlq, max),
+				queue("ApproximateNumberOfMessagesVisible", r.undelivered, max),
+			}, 18, y+1, 6),
+		)
+	}
+	b, err := json.Marshal(map[string]any{"widgets": widgets})
 	if err != nil {
 		return "", fmt.Errorf("render dashboard: %w", err)
 	}

@@ -35,6 +35,18 @@ type MonitoringArgs struct {
 	Namespace             string
 	Location              string
 	Tags                  pulumi.StringMap
+	// Routes, when the stack has them, each get a section in the workbook.
+	Routes []WorkbookRoute
+}
+
+// WorkbookRoute is one route as the workbook shows it: the names its consumer
+// and ScaledObject carry (the Kubernetes layer names them) and its queues.
+type WorkbookRoute struct {
+	// Name is the route's name: its consumer's route label.
+	Name string
+	// ScaledObject is the name of the route's ScaledObject, KEDA's label for it.
+	ScaledObject               string
+	QueueName, PoisonQueueName pulumi.StringInput
 }
 
 // NewMonitoring creates the action group, two metric alerts, a workbook and,

@@ -3,6 +3,7 @@ package azure
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/pulumi/pulumi-azure-native-sdk/insights/v2"
@@ -36,6 +37,23 @@ var ConsumerQueries = []WorkbookQuery{
 	{"Dead-lettered per hour", `sum(increase(edw_consumer_messages_poisoned_total{namespace="{{namespace}}"}[1h]))`},
 }
 
+// RouteQueries are the charts of one route, each PromQL with {{namespace}},
+// {{route}} (the route's consumers label their series with it) and
+// {{scaledObject}} (KEDA labels its metrics with the ScaledObject's name).
+// Storage metrics cannot tell one queue from another, so what the workbook
+// shows per route comes from Prometheus.
+var RouteQueries = []WorkbookQuery{
+	{"Backlog (queue length, as KEDA reads it)", `max(keda_scaler_metrics_value{scaledObject="{{scaledObject}}"})`},
+	{"Results written per second", `sum(rate(edw_consumer_messages_processed_total{namespace="{{namespace}}",route="{{route}}"}[5m]))`},
+	{"Consumer replicas (pods scraped)", `count(edw_consumer_messages_in_flight{namespace="{{namespace}}",route="{{route}}"})`},
+	{"Dead-lettered per hour", `sum(increase(edw_consumer_messages_poisoned_total{namespace="{{namespace}}",route="{{route}}"}[1h]))`},
+}
+
+// workbookRoute is a route with its queue names resolved.
+type workbookRoute struct {
+	name, scaledObject, queue, poison string
+}
+
 // storageMetric is one Azure Monitor metric chart of the storage account.
 type storageMetric struct {
 	title, service, category, metric, splitBy string
@@ -50,8 +68,9 @@ var storageMetrics = []storageMetric{
 }
 
 // workbookJSON is the workbook's serializedData: the storage account's metrics
-// and, when promWorkspace is set, the consumer's metrics by PromQL.
-func workbookJSON(accountID, promWorkspace, namespace string) (string, error) {
+// and, when promWorkspace is set, the consumer's metrics by PromQL; then a
+// section per route.
+func workbookJSON(accountID, promWorkspace, namespace string, routes []workbookRoute) (string, error) {
 	items := []map[string]any{{
 		"type": 1, "name": "about",
 		"content": map[string]any{"json": "## edw\nStorage metrics are per account and coarse: the message count is hourly. " +
@@ -72,23 +91,51 @@ func workbookJSON(accountID, promWorkspace, namespace string) (string, error) {
 			},
 		})
 	}
+	promItem := func(name, title, promql string) (map[string]any, error) {
+		query, err := json.Marshal(map[string]string{
+			"version": "PrometheusQueryProvider/1.0", "type": "query_range", "queryText": promql,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{
+			"type": 3, "name": name,
+			"content": map[string]any{
+				"version": "KqlItem/1.0", "query": string(query), "size": 0, "queryType": 16,
+				"resourceType": "microsoft.monitor/accounts", "crossComponentResources": []string{promWorkspace},
+				"timeContext": map[string]any{"durationMs": 3600000}, "visualization": "timechart", "title": title,
+			},
+		}, nil
+	}
 	if promWorkspace != "" {
 		for i, q := range ConsumerQueries {
-			query, err := json.Marshal(map[string]string{
-				"version": "PrometheusQueryProvider/1.0", "type": "query_range",
-				"queryText": inNamespace(q.PromQL, namespace),
-			})
+			item, err := promItem(fmt.Sprintf("consumer-%d", i), q.Title, inNamespace(q.PromQL, namespace))
 			if err != nil {
 				return "", err
 			}
-			items = append(items, map[string]any{
-				"type": 3, "name": fmt.Sprintf("consumer-%d", i),
-				"content": map[string]any{
-					"version": "KqlItem/1.0", "query": string(query), "size": 0, "queryType": 16,
-					"resourceType": "microsoft.monitor/accounts", "crossComponentResources": []string{promWorkspace},
-					"timeContext": map[string]any{"durationMs": 3600000}, "visualization": "timechart", "title": q.Title,
-				},
-			})
+			items = append(items, item)
+		}
+	}
+	for _, r := range routes {
+		about := fmt.Sprintf("## Route %s\nQueue `%s`, poison queue `%s`. ", r.name, r.queue, r.poison)
+		if promWorkspace == "" {
+			about += "Storage metrics are per account, not per queue: this route's backlog, throughput, " +
+				"consumers and dead-lettered messages are charted with edw:managedPrometheus."
+		} else {
+			about += "The backlog is KEDA's metric for the route's ScaledObject `" + r.scaledObject +
+				"`, which managed Prometheus scrapes from KEDA's operator."
+		}
+		items = append(items, map[string]any{"type": 1, "name": "route-" + r.name, "content": map[string]any{"json": about}})
+		if promWorkspace == "" {
+			continue
+		}
+		for i, q := range RouteQueries {
+			promql := strings.NewReplacer("{{route}}", r.name, "{{scaledObject}}", r.scaledObject).Replace(inNamespace(q.PromQL, namespace))
+			item, err := promItem(fmt.Sprintf("route-%s-%d", r.name, i), r.name+": "+q.Title, promql)
+			if err != nil {
+				return "", err
+			}
+			items = append(items, item)
 		}
 	}
 	b, err := json.Marshal(map[string]any{
@@ -105,8 +152,17 @@ func newWorkbook(ctx *pulumi.Context, name string, args MonitoringArgs, parent p
 	if args.PrometheusWorkspaceID != nil {
 		promWorkspace = args.PrometheusWorkspaceID
 	}
-	data := pulumi.All(args.AccountID, promWorkspace).ApplyT(func(ids []any) (string, error) {
-		return workbookJSON(ids[0].(string), ids[1].(string), args.Namespace)
+	// The account, the workspace, then each route's queue and poison queue.
+	inputs := []any{args.AccountID, promWorkspace}
+	for _, r := range args.Routes {
+		inputs = append(inputs, r.QueueName, r.PoisonQueueName)
+	}
+	data := pulumi.All(inputs...).ApplyT(func(v []any) (string, error) {
+		routes := make([]workbookRoute, len(args.Routes))
+		for i, r := range args.Routes {
+			routes[i] = workbookRoute{name: r.Name, scaledObject: r.ScaledObject, queue: v[2+2*i].(string), poison: v[3+2*i].(string)}
+		}
+		return workbookJSON(v[0].(string), v[1].(string), args.Namespace, routes)
 	}).(pulumi.StringOutput)
 	wb, err := insights.NewWorkbook(ctx, name+"-workbook", &insights.WorkbookArgs{
 		ResourceGroupName: args.ResourceGroupName,

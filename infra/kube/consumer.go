@@ -294,7 +294,7 @@ func newScaledConsumer(ctx *pulumi.Context, name string, sc scaledConsumer, pare
 		return nil, nil, err
 	}
 	for _, m := range sc.monitors {
-		if err := newPodMonitor(ctx, name, m, sc.object, sc.namespace, parent); err != nil {
+		if err := newPodMonitor(ctx, name, m, scrape{app: sc.object, namespace: sc.namespace, port: "metrics"}, pulumi.Parent(parent)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -367,29 +367,38 @@ func podIdentity(t Trigger) pulumi.Map {
 	return m
 }
 
-// newPodMonitor has Prometheus scrape the consumer pods' metrics port, the one
-// the pod template's prometheus.io annotations name for annotation-based scrapers.
-func newPodMonitor(ctx *pulumi.Context, name string, m PodMonitor, app string, namespace pulumi.StringInput, parent pulumi.Resource) error {
+// scrape is what a PodMonitor has Prometheus scrape: the pods labelled
+// app.kubernetes.io/name=app in namespace, on their container port named port.
+type scrape struct {
+	app       string
+	namespace pulumi.StringInput
+	port      string
+}
+
+// newPodMonitor has Prometheus scrape s: for the consumer, its metrics port,
+// the one the pod template's prometheus.io annotations name for
+// annotation-based scrapers.
+func newPodMonitor(ctx *pulumi.Context, name string, m PodMonitor, s scrape, opts ...pulumi.ResourceOption) error {
 	group, _, _ := strings.Cut(m.APIVersion, ".")
 	_, err := apiextensions.NewCustomResource(ctx, name+"-"+group, &apiextensions.CustomResourceArgs{
 		ApiVersion: pulumi.String(m.APIVersion),
 		Kind:       pulumi.String("PodMonitor"),
 		Metadata: &metav1.ObjectMetaArgs{
-			Name:      pulumi.String(app),
-			Namespace: namespace,
-			Labels:    stringMap(map[string]string{"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "edw"}),
+			Name:      pulumi.String(s.app),
+			Namespace: s.namespace,
+			Labels:    stringMap(map[string]string{"app.kubernetes.io/name": s.app, "app.kubernetes.io/part-of": "edw"}),
 		},
 		OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
-			"selector": pulumi.Map{"matchLabels": stringMap(map[string]string{"app.kubernetes.io/name": app})},
+			"selector": pulumi.Map{"matchLabels": stringMap(map[string]string{"app.kubernetes.io/name": s.app})},
 			"podMetricsEndpoints": pulumi.Array{pulumi.Map{
-				"port":     pulumi.String("metrics"),
+				"port":     pulumi.String(s.port),
 				"path":     pulumi.String("/metrics"),
 				"interval": pulumi.String("30s"),
 			}},
 		}},
-	}, pulumi.Parent(parent), pulumi.DependsOn(m.After))
+	}, append(opts, pulumi.DependsOn(m.After))...)
 	if err != nil {
-		return fmt.Errorf("consumer pod monitor %s (%s): %w", name, m.APIVersion, err)
+		return fmt.Errorf("pod monitor %s (%s): %w", name, m.APIVersion, err)
 	}
 	return nil
 }

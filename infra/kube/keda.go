@@ -39,7 +39,21 @@ type KedaArgs struct {
 	System Placement
 	// Ready are resources the release waits for (the system node group).
 	Ready []pulumi.Resource
+	// Monitors, when there are any, turn on the operator's Prometheus metrics
+	// and scrape them, one PodMonitor per Prometheus, as the consumer's are:
+	// keda_scaler_metrics_value is the queue length each ScaledObject's
+	// trigger reads, the backlog per route the dashboards chart.
+	Monitors []PodMonitor
 }
+
+// The operator's Prometheus metrics, as KEDA's chart serves them with
+// prometheus.operator.enabled: its pods carry app.kubernetes.io/name set to
+// the operator's name, and --metrics-bind-address is the container port the
+// chart names "http" (8080, the chart's default prometheus.operator.port).
+const (
+	kedaOperatorApp         = "keda-operator"
+	kedaOperatorMetricsPort = "http"
+)
 
 // NewKeda installs KEDA into the namespace "keda".
 func NewKeda(ctx *pulumi.Context, name string, args KedaArgs, opts ...pulumi.ResourceOption) (*Keda, error) {
@@ -79,6 +93,9 @@ func NewKeda(ctx *pulumi.Context, name string, args KedaArgs, opts ...pulumi.Res
 			"operator": pulumi.Map{"format": pulumi.String("json")},
 		},
 	}
+	if len(args.Monitors) > 0 {
+		values["prometheus"] = pulumi.Map{"operator": pulumi.Map{"enabled": pulumi.Bool(true)}}
+	}
 	release, err := helmv3.NewRelease(ctx, name, &helmv3.ReleaseArgs{
 		Name:            pulumi.String("keda"),
 		Chart:           pulumi.String("keda"),
@@ -96,6 +113,13 @@ func NewKeda(ctx *pulumi.Context, name string, args KedaArgs, opts ...pulumi.Res
 	}
 	k.Release = release
 	k.Namespace = release.Status.Namespace().Elem()
+	for _, m := range args.Monitors {
+		// After the release, which creates the namespace and the pods it selects.
+		if err := newPodMonitor(ctx, name, m, scrape{app: kedaOperatorApp, namespace: pulumi.String(KedaServiceAccount.Namespace), port: kedaOperatorMetricsPort},
+			pulumi.Parent(k), pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
+			return nil, err
+		}
+	}
 	k.Status = release.Status.Status()
 	return k, ctx.RegisterResourceOutputs(k, pulumi.Map{"namespace": k.Namespace, "status": k.Status})
 }

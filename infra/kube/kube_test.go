@@ -396,8 +396,7 @@ func TestPodMonitorsScrapeTheConsumersMetricsPort(t *testing.T) {
 		byName[p.(map[string]any)["name"].(string)] = p.(map[string]any)["containerPort"].(float64)
 	}
 	for _, typ := range []string{podMonitorType, azurePodMonitorType} {
-		m := g.OnlyOfType(t, typ)
-		assert.Equal(t, d.Str(t, "metadata.namespace"), m.Str(t, "metadata.namespace"))
+		m := podMonitorIn(t, g, typ, d.Str(t, "metadata.namespace"))
 		selector, _ := m.Plain("spec.selector.matchLabels")
 		require.NotEmpty(t, selector)
 		for k, v := range selector.(map[string]any) {
@@ -411,8 +410,57 @@ func TestPodMonitorsScrapeTheConsumersMetricsPort(t *testing.T) {
 		assert.Equal(t, g.ByURN(d.Parent), g.ByURN(m.Parent), "the consumer component owns it")
 	}
 	addon := g.OnlyOfType(t, nodeGroupType)
-	assert.True(t, g.DependsOnDirectly(g.OnlyOfType(t, azurePodMonitorType), addon), "created after, deleted before, the add-on that serves its kind")
-	assert.False(t, g.DependsOnDirectly(g.OnlyOfType(t, podMonitorType), addon), "the Prometheus Operator is the user's: nothing to wait for")
+	ns := d.Str(t, "metadata.namespace")
+	assert.True(t, g.DependsOnDirectly(podMonitorIn(t, g, azurePodMonitorType, ns), addon), "created after, deleted before, the add-on that serves its kind")
+	assert.False(t, g.DependsOnDirectly(podMonitorIn(t, g, podMonitorType, ns), addon), "the Prometheus Operator is the user's: nothing to wait for")
+}
+
+// podMonitorIn is the one PodMonitor of typ in namespace.
+func podMonitorIn(t *testing.T, g *pulumitest.Graph, typ, namespace string) *pulumitest.Resource {
+	t.Helper()
+	var in []*pulumitest.Resource
+	for _, m := range g.ByType(typ) {
+		if m.Str(t, "metadata.namespace") == namespace {
+			in = append(in, m)
+		}
+	}
+	require.Len(t, in, 1, "one %s in %s", typ, namespace)
+	return in[0]
+}
+
+// TestKedaMetricsAreScrapedWithTheConsumers: whoever scrapes the consumer
+// also scrapes KEDA's operator, whose keda_scaler_metrics_value is each
+// ScaledObject's queue length (the dashboards' backlog per route): the release
+// turns the metrics on, and a PodMonitor per Prometheus selects the operator's
+// pods in KEDA's namespace on the metrics port, after the release (and after
+// the add-on that serves its kind). Without PodMonitors the release is as it
+// was and nothing scrapes KEDA.
+func TestKedaMetricsAreScrapedWithTheConsumers(t *testing.T) {
+	none := pulumitest.Run(t, deploy(azureTarget, false))
+	_, on := none.OnlyOfType(t, releaseType).Input("values.prometheus")
+	assert.False(t, on, "no metrics nobody reads")
+
+	g := pulumitest.Run(t, deployMonitored(azureTarget, false, func(addon pulumi.Resource) []kube.PodMonitor {
+		return []kube.PodMonitor{{APIVersion: "monitoring.coreos.com/v1"}, {APIVersion: "azmonitoring.coreos.com/v1", After: []pulumi.Resource{addon}}}
+	}))
+	release := g.OnlyOfType(t, releaseType)
+	enabled, _ := release.Plain("values.prometheus.operator.enabled")
+	assert.Equal(t, true, enabled, "the chart's switch for --enable-prometheus-metrics")
+	addon := g.OnlyOfType(t, nodeGroupType)
+	for _, typ := range []string{podMonitorType, azurePodMonitorType} {
+		m := podMonitorIn(t, g, typ, kube.KedaServiceAccount.Namespace)
+		assert.Equal(t, map[string]any{"app.kubernetes.io/name": "keda-operator"}, mustPlain(t, m, "spec.selector.matchLabels"), "the chart's operator pods")
+		assert.Equal(t, "http", m.Str(t, "spec.podMetricsEndpoints.0.port"), "the chart's name for the metrics port (8080)")
+		assert.True(t, g.DependsOnDirectly(m, release), "%s: after the release that makes the pods it selects", typ)
+		assert.Equal(t, typ == azurePodMonitorType, g.DependsOnDirectly(m, addon), "%s waits for the add-on only when the add-on serves its kind", typ)
+	}
+}
+
+func mustPlain(t *testing.T, r *pulumitest.Resource, path string) any {
+	t.Helper()
+	v, ok := r.Plain(path)
+	require.True(t, ok, "%s has %s", r, path)
+	return v
 }
 
 func TestPodMonitorAPIIsChecked(t *testing.T) {

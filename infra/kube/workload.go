@@ -94,6 +94,7 @@ func NewWorkload(ctx *pulumi.Context, name string, args WorkloadArgs, opts ...pu
 			Identity:     t.Keda,
 			System:       t.System,
 			Ready:        t.Ready,
+			Monitors:     args.PodMonitors,
 		}, child...)
 		if err != nil {
 			return nil, err

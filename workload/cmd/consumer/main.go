@@ -75,7 +75,7 @@ func consume(cfg config, env backend.Env, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	metrics, health := telemetry.NewMetrics(), &telemetry.Health{}
+	metrics, health := telemetry.NewRouteMetrics(cfg.route), &telemetry.Health{}
 	// The metrics server outlives the receive loop so the last scrape sees the drain.
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	defer stopServe()

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/edw-dev/edw/workload/internal/autoscale"
 	"github.com/edw-dev/edw/workload/internal/backend"
@@ -56,12 +60,15 @@ type options struct {
 	maxDuration          time.Duration
 	sqs, dynamodb, azure string
 	chart                string
+	routes               string
 }
 
-// recording is the run as the demo saw it, second by second, for its chart.
+// recording is the run as the demo saw it, second by second, for its chart:
+// the single pipeline's samples, or each route's.
 type recording struct {
 	path, title string
 	samples     []chart.Sample
+	routes      []chart.Route
 }
 
 // stopTimeout bounds how long stopping consumers may take before they are killed.
@@ -86,6 +93,8 @@ func run() error {
 	flag.StringVar(&o.dynamodb, "dynamodb-endpoint", "", "DynamoDB emulator (aws stack)")
 	flag.StringVar(&o.azure, "azurite", "", "Azurite connection string (azure stack)")
 	flag.StringVar(&o.chart, "chart", "", "where to write the run's SVG chart (default: a file in the temp directory, printed at the end)")
+	flag.StringVar(&o.routes, "routes", "", "run routes instead of the single pipeline: name[=messages],... (e.g. orders=3000,payments=500); "+
+		"each gets its own queue, dead-letter queue and table, producer, consumers (EDW_ROUTE) and autoscaler; without =messages a route sends --messages")
 	flag.Parse()
 	if err := o.validate(); err != nil {
 		return err
@@ -113,71 +122,97 @@ func run() error {
 		behavior = autoscale.DefaultBehavior()
 	}
 	behavior.ScaleDownStabilization = o.stabilize
-	deployment := &autoscale.Deployment{
-		Rule: autoscale.Rule{
-			MinReplicas: cfg.int("consumerMinReplicas"), MaxReplicas: cfg.int("consumerMaxReplicas"),
-			Target: cfg.int("messagesPerPod"), Activation: cfg.int("activationQueueLength"), Cooldown: cooldown,
-		},
-		Polling: polling, Behavior: behavior,
+	rule := autoscale.Rule{
+		MinReplicas: cfg.int("consumerMinReplicas"), MaxReplicas: cfg.int("consumerMaxReplicas"),
+		Target: cfg.int("messagesPerPod"), Activation: cfg.int("activationQueueLength"), Cooldown: cooldown,
 	}
-	rule := deployment.Rule
 	visibility := cfg.int("visibilityTimeoutSeconds")
 	maxReceive := cfg.int("maxReceiveCount")
 
-	// The first SIGINT or SIGTERM stops the demo in order (producer, then
+	routes, _ := parseRoutes(o.routes) // validate checked it
+	if len(routes) == 0 {
+		routes = []routeSpec{{}}
+	}
+	for i := range routes {
+		if routes[i].messages == 0 {
+			routes[i].messages = o.messages
+		}
+	}
+
+	// The first SIGINT or SIGTERM stops the demo in order (producers, then
 	// consumers, then the count); a second one kills what is left at once.
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(signals)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	pool := &pool{binary: o.consumer}
+	lanes := make([]*lane, len(routes))
+	for i, r := range routes {
+		// Every route scales on its own, with the stack's numbers, as each
+		// route's ScaledObject does; its consumers serve it (EDW_ROUTE).
+		lanes[i] = &lane{
+			route: r.name, messages: r.messages, pool: &pool{binary: o.consumer},
+			deployment: &autoscale.Deployment{Rule: rule, Polling: polling, Behavior: behavior},
+		}
+	}
 	go func() {
 		<-signals
-		fmt.Println("\nstopping: producer and consumers get SIGTERM and finish what they hold (Ctrl-C again to kill them now)")
+		fmt.Println("\nstopping: producers and consumers get SIGTERM and finish what they hold (Ctrl-C again to kill them now)")
 		stop()
 		<-signals
 		fmt.Fprintln(os.Stderr, "demo: killed")
-		pool.killAll()
+		for _, l := range lanes {
+			l.pool.killAll()
+		}
 		os.Exit(130)
 	}()
 
 	name := fmt.Sprintf("edw-demo-%d", time.Now().Unix())
-	var env []string
-	switch cfg.str("cloud") {
-	case "aws":
-		env, err = emulator.AWS(ctx, o.sqs, o.dynamodb, name, visibility, maxReceive)
-	case "azure":
-		env, err = emulator.Azure(ctx, o.azure, name)
-	default:
-		err = fmt.Errorf("stack %s: edw:cloud %q", o.stack, cfg.str("cloud"))
-	}
-	if err != nil {
-		return err
+	for _, l := range lanes {
+		queueName := name
+		if l.route != "" {
+			queueName += "-" + l.route
+		}
+		switch cfg.str("cloud") {
+		case "aws":
+			l.env, err = emulator.AWS(ctx, o.sqs, o.dynamodb, queueName, visibility, maxReceive)
+		case "azure":
+			l.env, err = emulator.Azure(ctx, o.azure, queueName)
+		default:
+			err = fmt.Errorf("stack %s: edw:cloud %q", o.stack, cfg.str("cloud"))
+		}
+		if err != nil {
+			return err
+		}
+		if l.route != "" {
+			l.env = append(l.env, "EDW_ROUTE="+l.route)
+		}
 	}
 	if o.setup {
-		for _, kv := range env {
+		for _, kv := range lanes[0].env {
 			k, v, _ := strings.Cut(kv, "=")
 			fmt.Printf("export %s=%s\n", k, shellQuote(v))
 		}
 		return nil
 	}
-	envMap := map[string]string{}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		envMap[k] = v
-	}
-	for k, v := range envMap {
-		if strings.HasPrefix(k, "AWS_") {
-			os.Setenv(k, v)
+	for _, l := range lanes {
+		l.envMap = map[string]string{}
+		for _, kv := range l.env {
+			k, v, _ := strings.Cut(kv, "=")
+			l.envMap[k] = v
 		}
+		for k, v := range l.envMap {
+			if strings.HasPrefix(k, "AWS_") {
+				os.Setenv(k, v)
+			}
+		}
+		env := l.envMap
+		if l.be, err = backend.Open(ctx, backend.FromEnv(func(k string) string { return env[k] }), false, time.Minute); err != nil {
+			return err
+		}
+		l.pool.env = l.env
+		l.pool.args = []string{"--max-receive-count=" + strconv.Itoa(maxReceive), fmt.Sprintf("--visibility-timeout=%ds", visibility), "--wait=1s"}
 	}
-	be, err := backend.Open(ctx, backend.FromEnv(func(k string) string { return envMap[k] }), false, time.Minute)
-	if err != nil {
-		return err
-	}
-	pool.env = env
-	pool.args = []string{"--max-receive-count=" + strconv.Itoa(maxReceive), fmt.Sprintf("--visibility-timeout=%ds", visibility), "--wait=1s"}
 
 	fmt.Printf("edw demo: %s stack as deployed — KEDA: %d..%d consumers, %d messages per consumer, activation above %d, polling %s, cooldown %s\n",
 		cfg.str("cloud"), rule.MinReplicas, rule.MaxReplicas, rule.Target, rule.Activation, polling, cooldown)
@@ -188,75 +223,207 @@ func run() error {
 	} else {
 		fmt.Printf("; scale-up at the poll that sees the backlog (--hpa-timing adds the HPA's sync and limits)\n")
 	}
-	fmt.Printf("sending %d messages at %s; Ctrl-C stops with a summary\n", o.messages, rateText(o.rate))
-
-	prod, err := startProducer(o.producer, append(os.Environ(), env...), o.messages, o.rate)
-	if err != nil {
-		return err
+	if len(lanes) == 1 && lanes[0].route == "" {
+		fmt.Printf("sending %d messages at %s; Ctrl-C stops with a summary\n", o.messages, rateText(o.rate))
+	} else {
+		fmt.Printf("routes, each with its own queue, consumers and ScaledObject (there is no router emulator: each route's producer fills its queue):\n")
+		for _, l := range lanes {
+			fmt.Printf("  %s: sending %d messages at %s\n", l.route, l.messages, rateText(o.rate))
+		}
+		fmt.Println("Ctrl-C stops with a summary")
 	}
-	pool.setProducer(prod)
-	defer pool.killAll()
 
-	rec := &recording{path: o.chart, title: fmt.Sprintf("edw demo, %s stack: %d messages", cfg.str("cloud"), o.messages)}
+	for _, l := range lanes {
+		if l.prod, err = startProducer(o.producer, append(os.Environ(), l.env...), l.messages, o.rate); err != nil {
+			for _, started := range lanes {
+				started.pool.killAll()
+			}
+			return err
+		}
+		l.pool.setProducer(l.prod)
+		defer l.pool.killAll()
+	}
+
+	rec := &recording{path: o.chart, title: chartTitle(cfg.str("cloud"), lanes)}
 	if rec.path == "" {
 		rec.path = filepath.Join(os.TempDir(), name+".svg")
 	}
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var (
-		produced  bool
-		maxSeen   int
-		lastTotal float64
-		peakRate  float64
-		lastWhy   string
-	)
+	label := labeller(lanes)
 	for {
 		select {
 		case <-ctx.Done():
-			return finish(envMap, pool, prod, start, maxSeen, peakRate, rec, "interrupted")
-		case <-prod.done:
-			if prod.err != nil {
-				// Its stderr said why; what it did send is still worth draining.
-				fmt.Fprintf(os.Stderr, "demo: the producer failed (%v); draining what it sent\n", prod.err)
-			}
-			produced = true
-			prod.done = nil
+			return finish(lanes, start, rec, "interrupted")
 		case now := <-tick.C:
-			backlog, err := be.Queue.Len(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					fmt.Fprintln(os.Stderr, "read backlog:", err)
+			done := true
+			for _, l := range lanes {
+				l.noteProducerExit()
+				line, ok := l.step(ctx, now, start)
+				if !ok {
+					done = false
+					continue
 				}
-				continue
+				fmt.Println(label(l) + line)
+				done = done && l.produced && l.samples[len(l.samples)-1].Backlog == 0 && l.pool.size() == 0
 			}
-			replicas, why := deployment.Step(now, backlog)
-			pool.scaleTo(replicas)
-			maxSeen = max(maxSeen, pool.size())
-			stats := pool.scrape()
-			rate := stats.processed - lastTotal
-			lastTotal = stats.processed
-			peakRate = math.Max(peakRate, rate)
-			line := fmt.Sprintf("t=%4.0fs backlog=%6d replicas=%2d (desired %2d) processed=%7.0f %6.0f msg/s  p50=%s p95=%s",
-				now.Sub(start).Seconds(), backlog, pool.size(), replicas, stats.processed, rate,
-				seconds(stats.quantile(0.5)), seconds(stats.quantile(0.95)))
-			// A waiting line repeats its reason only when it changes, with the
-			// countdown, so a quiet stretch still says what it waits for.
-			if why != "" && (why != lastWhy || strings.Contains(why, "in about")) {
-				line += "\n        " + why
-			}
-			lastWhy = why
-			fmt.Println(line)
-			rec.samples = append(rec.samples, chart.Sample{Seconds: now.Sub(start).Seconds(), Backlog: backlog,
-				Replicas: pool.size(), Throughput: rate, P95: stats.quantile(0.95)})
-			if produced && backlog == 0 && pool.size() == 0 {
-				return finish(envMap, pool, prod, start, maxSeen, peakRate, rec, "drained and scaled to zero")
+			if done {
+				return finish(lanes, start, rec, "drained and scaled to zero")
 			}
 			if now.Sub(start) > o.maxDuration {
-				return finish(envMap, pool, prod, start, maxSeen, peakRate, rec, "max duration reached")
+				return finish(lanes, start, rec, "max duration reached")
 			}
 		}
 	}
+}
+
+// routeSpec is one route of --routes: its name and how many messages its
+// producer sends (0: --messages).
+type routeSpec struct {
+	name     string
+	messages int
+}
+
+// routeName is what the stack allows as a route's name (edw:routes).
+var routeName = regexp.MustCompile(`^[a-z](?:[a-z0-9]|-[a-z0-9])*$`)
+
+// parseRoutes reads --routes: name[=messages],...
+func parseRoutes(s string) ([]routeSpec, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []routeSpec
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		name, count, hasCount := strings.Cut(part, "=")
+		r := routeSpec{name: name}
+		if len(name) > 40 || !routeName.MatchString(name) {
+			return nil, fmt.Errorf("route %q: want a route name as edw:routes takes it (1-40 lower-case letters, digits and single hyphens, starting with a letter)", name)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("route %q: named twice", name)
+		}
+		seen[name] = true
+		if hasCount {
+			n, err := strconv.Atoi(count)
+			if err != nil || n < 1 {
+				return nil, fmt.Errorf("route %s: messages %q: want a whole number, 1 or more", name, count)
+			}
+			r.messages = n
+		}
+		out = append(out, r)
+	}
+	if len(out) > maxDemoRoutes {
+		return nil, fmt.Errorf("%d routes: the demo runs at most %d (the chart tells that many apart)", len(out), maxDemoRoutes)
+	}
+	return out, nil
+}
+
+// maxDemoRoutes bounds --routes: each route runs its own producer and
+// consumers on this one machine, and the chart has a colour per route.
+const maxDemoRoutes = 6
+
+// lane is one pipeline the demo runs: the stack's own queue, or a route's
+// queue with its own producer, consumers and autoscaler, as each route has its
+// own Deployment and ScaledObject.
+type lane struct {
+	route      string
+	messages   int
+	env        []string
+	envMap     map[string]string
+	be         *backend.Backend
+	deployment *autoscale.Deployment
+	pool       *pool
+	prod       *producerProc
+
+	produced            bool
+	maxSeen             int
+	lastTotal, peakRate float64
+	lastWhy             string
+	samples             []chart.Sample
+}
+
+// noteProducerExit marks the lane's producer done once it has exited.
+func (l *lane) noteProducerExit() {
+	if l.prod.done == nil {
+		return
+	}
+	select {
+	case <-l.prod.done:
+		if l.prod.err != nil {
+			// Its stderr said why; what it did send is still worth draining.
+			fmt.Fprintf(os.Stderr, "demo: the producer%s failed (%v); draining what it sent\n", routeSuffix(l.route), l.prod.err)
+		}
+		l.produced = true
+		l.prod.done = nil
+	default:
+	}
+}
+
+// step is one second of the lane: read the backlog, let the autoscaler
+// decide, scale the consumers, record the second. It returns the second's
+// line, or false when the backlog could not be read.
+func (l *lane) step(ctx context.Context, now, start time.Time) (string, bool) {
+	backlog, err := l.be.Queue.Len(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			fmt.Fprintf(os.Stderr, "read backlog%s: %v\n", routeSuffix(l.route), err)
+		}
+		return "", false
+	}
+	replicas, why := l.deployment.Step(now, backlog)
+	l.pool.scaleTo(replicas)
+	l.maxSeen = max(l.maxSeen, l.pool.size())
+	stats := l.pool.scrape()
+	rate := stats.processed - l.lastTotal
+	l.lastTotal = stats.processed
+	l.peakRate = math.Max(l.peakRate, rate)
+	line := fmt.Sprintf("t=%4.0fs backlog=%6d replicas=%2d (desired %2d) processed=%7.0f %6.0f msg/s  p50=%s p95=%s",
+		now.Sub(start).Seconds(), backlog, l.pool.size(), replicas, stats.processed, rate,
+		seconds(stats.quantile(0.5)), seconds(stats.quantile(0.95)))
+	// A waiting line repeats its reason only when it changes, with the
+	// countdown, so a quiet stretch still says what it waits for.
+	if why != "" && (why != l.lastWhy || strings.Contains(why, "in about")) {
+		line += "\n        " + why
+	}
+	l.lastWhy = why
+	l.samples = append(l.samples, chart.Sample{Seconds: now.Sub(start).Seconds(), Backlog: backlog,
+		Replicas: l.pool.size(), Throughput: rate, P95: stats.quantile(0.95)})
+	return line, true
+}
+
+// labeller prefixes a route's lines with its name, padded so the columns
+// line up; the single pipeline's lines have no prefix.
+func labeller(lanes []*lane) func(*lane) string {
+	width := 0
+	for _, l := range lanes {
+		width = max(width, len(l.route))
+	}
+	return func(l *lane) string {
+		if l.route == "" {
+			return ""
+		}
+		return fmt.Sprintf("%-*s ", width, l.route)
+	}
+}
+
+func chartTitle(cloud string, lanes []*lane) string {
+	if len(lanes) == 1 && lanes[0].route == "" {
+		return fmt.Sprintf("edw demo, %s stack: %d messages", cloud, lanes[0].messages)
+	}
+	var parts []string
+	for _, l := range lanes {
+		parts = append(parts, fmt.Sprintf("%s %d", l.route, l.messages))
+	}
+	return fmt.Sprintf("edw demo, %s stack, routes: %s messages", cloud, strings.Join(parts, ", "))
+}
+
+func routeSuffix(route string) string {
+	if route == "" {
+		return ""
+	}
+	return " of route " + route
 }
 
 func (o options) validate() error {
@@ -282,6 +449,12 @@ func (o options) validate() error {
 	if o.maxDuration <= 0 {
 		bad("max-duration", o.maxDuration, "more than 0")
 	}
+	if _, err := parseRoutes(o.routes); err != nil {
+		errs = append(errs, fmt.Errorf("--routes %s: %w", o.routes, err))
+	}
+	if o.setup && o.routes != "" {
+		errs = append(errs, errors.New("--setup with --routes: --setup prints one pipeline's environment; run it once per queue"))
+	}
 	if flag.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected argument %q", flag.Arg(0)))
 	}
@@ -305,50 +478,93 @@ func seconds(s float64) string {
 	return fmt.Sprintf("%5.2fs", s)
 }
 
-// finish stops the producer, then the consumers (they drain and report their
-// exact totals), then counts the table, and prints the summary: what happened
-// so far, even when interrupted or when the table cannot be read.
-func finish(env map[string]string, p *pool, prod *producerProc, start time.Time, maxReplicas int, peak float64, rec *recording, why string) error {
-	sent := prod.stop()
-	p.stopAll()
-	s := p.scrape()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	rows, err := emulator.CountRows(ctx, env)
-	rowsText := strconv.Itoa(rows)
-	if err != nil {
-		rowsText = "?"
-		fmt.Fprintln(os.Stderr, "demo: count results:", err)
+// finish stops the producers, then the consumers (they drain and report their
+// exact totals), then counts the tables, and prints the summary: what happened
+// so far, even when interrupted or when a table cannot be read. With routes
+// there is a summary per route.
+func finish(lanes []*lane, start time.Time, rec *recording, why string) error {
+	sent := make([]int, len(lanes))
+	for i, l := range lanes {
+		sent[i] = l.prod.stop()
 	}
-	fmt.Printf("\n%d messages sent, %s result rows in the table", sent, rowsText)
+	var wg sync.WaitGroup
+	for _, l := range lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.pool.stopAll()
+		}()
+	}
+	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	fmt.Printf("\nsummary (%s): %.0f processed, %.0f duplicates, %.0f conflicts, %.0f dead-lettered in %.0fs; peak %d consumers, peak %.0f msg/s; end-to-end p50 %s p95 %s\n",
-		why, s.processed, s.duplicates, s.conflicts, s.poisoned, elapsed, maxReplicas, peak, seconds(s.quantile(0.5)), seconds(s.quantile(0.95)))
-	switch {
-	case err != nil:
-	case s.inexact > 0:
-		fmt.Printf("(%d consumers were killed before reporting their totals: processed counts their last scrape)\n", s.inexact)
-	case int(s.processed) != rows:
-		fmt.Printf("processed (%.0f) differs from the table (%d rows): a write whose answer was lost counts as a duplicate when retried\n", s.processed, rows)
+	var total float64
+	totalRows, counted := 0, true
+	for i, l := range lanes {
+		s := l.pool.scrape()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		rows, err := emulator.CountRows(ctx, l.envMap)
+		cancel()
+		rowsText := strconv.Itoa(rows)
+		if err != nil {
+			rowsText, counted = "?", false
+			fmt.Fprintf(os.Stderr, "demo: count results%s: %v\n", routeSuffix(l.route), err)
+		}
+		prefix := ""
+		if l.route != "" {
+			prefix = "route " + l.route + ": "
+		}
+		fmt.Printf("\n%s%d messages sent, %s result rows in the table", prefix, sent[i], rowsText)
+		fmt.Printf("\n%ssummary (%s): %.0f processed, %.0f duplicates, %.0f conflicts, %.0f dead-lettered in %.0fs; peak %d consumers, peak %.0f msg/s; end-to-end p50 %s p95 %s\n",
+			prefix, why, s.processed, s.duplicates, s.conflicts, s.poisoned, elapsed, l.maxSeen, l.peakRate, seconds(s.quantile(0.5)), seconds(s.quantile(0.95)))
+		switch {
+		case err != nil:
+		case s.inexact > 0:
+			fmt.Printf("(%d consumers were killed before reporting their totals: processed counts their last scrape)\n", s.inexact)
+		case int(s.processed) != rows:
+			fmt.Printf("processed (%.0f) differs from the table (%d rows): a write whose answer was lost counts as a duplicate when retried\n", s.processed, rows)
+		}
+		total += s.processed
+		totalRows += rows
+		if l.route != "" {
+			rec.routes = append(rec.routes, chart.Route{Name: l.route, Samples: l.samples, Processed: s.processed, Rows: rows})
+		} else {
+			rec.samples = l.samples
+		}
 	}
-	if err := writeChart(rec, s.processed, rows); err != nil {
+	if !counted {
+		totalRows = 0
+	}
+	if err := writeChart(rec, total, totalRows); err != nil {
 		fmt.Fprintln(os.Stderr, "demo: chart:", err)
-	} else if len(rec.samples) > 0 {
+	} else if rec.drawn() {
 		fmt.Printf("chart: %s\n", rec.path)
 	}
 	return nil
 }
 
+// drawn says whether the run has a second to draw.
+func (rec *recording) drawn() bool {
+	if len(rec.routes) == 0 {
+		return len(rec.samples) > 0
+	}
+	for _, r := range rec.routes {
+		if len(r.Samples) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // writeChart draws the run; a run stopped before its first second has nothing to draw.
 func writeChart(rec *recording, processed float64, rows int) error {
-	if len(rec.samples) == 0 {
+	if !rec.drawn() {
 		return nil
 	}
 	f, err := os.Create(rec.path)
 	if err != nil {
 		return err
 	}
-	werr := chart.Write(f, chart.Run{Title: rec.title, Samples: rec.samples, Processed: processed, Rows: rows})
+	werr := chart.Write(f, chart.Run{Title: rec.title, Samples: rec.samples, Routes: rec.routes, Processed: processed, Rows: rows})
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
@@ -651,39 +867,37 @@ func scrapeOne(addr string) (stats, error) {
 	if resp.StatusCode != http.StatusOK {
 		return stats{}, errors.New(resp.Status)
 	}
-	s := stats{buckets: map[float64]float64{}}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
+	return parseStats(resp.Body)
+}
+
+// parseStats reads the counters and the latency histogram from a consumer's
+// metrics in the Prometheus text format. It parses the format rather than
+// matching lines: a route's consumer labels its series (route="orders"), and
+// each family is summed over its series whatever their labels.
+func parseStats(r io.Reader) (stats, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return stats{}, fmt.Errorf("parse metrics: %w", err)
+	}
+	counter := func(name string) float64 {
+		total := 0.0
+		for _, m := range families[name].GetMetric() {
+			total += m.GetCounter().GetValue()
 		}
-		name, value, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			continue
-		}
-		switch {
-		case name == "edw_consumer_messages_processed_total":
-			s.processed = v
-		case name == "edw_consumer_messages_duplicate_total":
-			s.duplicates = v
-		case name == "edw_consumer_messages_poisoned_total":
-			s.poisoned = v
-		case name == "edw_consumer_messages_conflict_total":
-			s.conflicts = v
-		case name == "edw_consumer_end_to_end_seconds_count":
-			s.count = v
-		case strings.HasPrefix(name, `edw_consumer_end_to_end_seconds_bucket{le="`):
-			raw := strings.TrimSuffix(strings.TrimPrefix(name, `edw_consumer_end_to_end_seconds_bucket{le="`), `"}`)
-			le, err := strconv.ParseFloat(raw, 64)
-			if err == nil {
-				s.buckets[le] = v
-			}
+		return total
+	}
+	s := stats{
+		processed: counter("edw_consumer_messages_processed_total"), duplicates: counter("edw_consumer_messages_duplicate_total"),
+		poisoned: counter("edw_consumer_messages_poisoned_total"), conflicts: counter("edw_consumer_messages_conflict_total"),
+		buckets: map[float64]float64{},
+	}
+	for _, m := range families["edw_consumer_end_to_end_seconds"].GetMetric() {
+		h := m.GetHistogram()
+		s.count += float64(h.GetSampleCount())
+		for _, b := range h.GetBucket() {
+			s.buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
 		}
 	}
-	return s, sc.Err()
+	return s, nil
 }

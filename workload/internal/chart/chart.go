@@ -23,12 +23,33 @@ type Sample struct {
 	P95        float64 `json:"p95"`        // seconds, end to end
 }
 
-// Run is what a chart shows and carries.
+// Run is what a chart shows and carries: one pipeline's samples, or with
+// routes each route's own.
 type Run struct {
 	Title     string   `json:"title"`
 	Samples   []Sample `json:"samples"`
+	Routes    []Route  `json:"routes,omitempty"`
 	Processed float64  `json:"processed"`
 	Rows      int      `json:"rows"`
+}
+
+// Route is one route of a run: its own queue's backlog, its own consumers.
+type Route struct {
+	Name      string   `json:"name"`
+	Samples   []Sample `json:"samples"`
+	Processed float64  `json:"processed"`
+	Rows      int      `json:"rows"`
+}
+
+// routeColors tell the routes apart; the first is the single pipeline's.
+var routeColors = []string{"#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bc4c00"}
+
+// series are the lines each panel draws: the pipeline's, or one per route.
+func (run Run) series() []Route {
+	if len(run.Routes) == 0 {
+		return []Route{{Samples: run.Samples}}
+	}
+	return run.Routes
 }
 
 const (
@@ -38,14 +59,25 @@ const (
 
 // Write draws run as SVG to w.
 func Write(w io.Writer, run Run) error {
-	if len(run.Samples) == 0 {
-		return errors.New("chart: no samples to draw")
+	if len(run.Routes) > 0 && len(run.Samples) > 0 {
+		return errors.New("chart: a run has either one pipeline's samples or routes")
 	}
-	// A second with no finished message has no latency (NaN); it draws as 0.
-	for i := range run.Samples {
-		if math.IsNaN(run.Samples[i].P95) || math.IsInf(run.Samples[i].P95, 0) {
-			run.Samples[i].P95 = 0
+	series := run.series()
+	end := 0.0
+	for _, r := range series {
+		if len(r.Samples) == 0 {
+			return fmt.Errorf("chart: no samples to draw%s", routeSuffix(r.Name))
 		}
+		// A second with no finished message has no latency (NaN); it draws as 0.
+		for i := range r.Samples {
+			if math.IsNaN(r.Samples[i].P95) || math.IsInf(r.Samples[i].P95, 0) {
+				r.Samples[i].P95 = 0
+			}
+		}
+		end = math.Max(end, r.Samples[len(r.Samples)-1].Seconds)
+	}
+	if len(series) > len(routeColors) {
+		return fmt.Errorf("chart: %d routes, at most %d can be told apart", len(series), len(routeColors))
 	}
 	data, err := json.Marshal(run)
 	if err != nil {
@@ -66,32 +98,53 @@ func Write(w io.Writer, run Run) error {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">`+"\n", width, height)
 	b.WriteString(dataStart + string(data) + dataEnd + "\n")
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="%d" y="24" font-size="16">%s</text>`+"\n", left, html.EscapeString(run.Title))
-	end := run.Samples[len(run.Samples)-1].Seconds
+	// The legend names each route's colour, right-aligned beside the title.
+	for i := len(run.Routes) - 1; i >= 0; i-- {
+		x := width - right - 120*(len(run.Routes)-i)
+		fmt.Fprintf(&b, `<rect x="%d" y="14" width="12" height="12" fill="%s"/><text x="%d" y="24">%s</text>`+"\n",
+			x, routeColors[i], x+16, html.EscapeString(run.Routes[i].Name))
+	}
 	for i, p := range panels {
 		y0 := top + i*(panelHeight+gap)
+		// The routes share each panel's scale, so their lines compare.
 		peak := 0.0
-		for _, s := range run.Samples {
-			peak = math.Max(peak, p.value(s))
+		for _, r := range series {
+			for _, s := range r.Samples {
+				peak = math.Max(peak, p.value(s))
+			}
 		}
 		scale := peak
 		if scale == 0 {
 			scale = 1
 		}
-		var pts []string
-		for _, s := range run.Samples {
-			x := left + (width-left-right)*s.Seconds/math.Max(end, 1)
-			y := float64(y0+panelHeight) - float64(panelHeight)*p.value(s)/scale
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
-		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s (peak %.4g %s)</text>`+"\n", left, y0-6, p.name, peak, p.unit)
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#ccc"/>`+"\n", left, y0, width-left-right, panelHeight)
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="%s"/>`+"\n", strings.Join(pts, " "))
+		for k, r := range series {
+			var pts []string
+			for _, s := range r.Samples {
+				x := left + (width-left-right)*s.Seconds/math.Max(end, 1)
+				y := float64(y0+panelHeight) - float64(panelHeight)*p.value(s)/scale
+				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x, y))
+			}
+			route := ""
+			if r.Name != "" {
+				route = fmt.Sprintf(` data-route="%s"`, html.EscapeString(r.Name))
+			}
+			fmt.Fprintf(&b, `<polyline%s fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", route, routeColors[k], strings.Join(pts, " "))
+		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d">seconds 0 to %.0f; %.0f processed, %d rows in the table</text>`+"\n",
 		left, height-8, end, run.Processed, run.Rows)
 	b.WriteString("</svg>\n")
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+func routeSuffix(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " for route " + name
 }
 
 // Read returns the run a chart was drawn from.

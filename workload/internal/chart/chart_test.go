@@ -34,3 +34,10 @@ func TestChartCarriesTheRunItDraws(t *testing.T) {
 	_, err = Read([]byte("<svg/>"))
 	assert.Error(t, err)
 }
+
+func TestChartRefusesRoutesItCannotDraw(t *testing.T) {
+	var buf bytes.Buffer
+	one := []Sample{{Seconds: 1}}
+	assert.Error(t, Write(&buf, Run{Samples: one, Routes: []Route{{Name: "a", Samples: one}}}), "a pipeline's samples or routes, not both")
+	assert.ErrorContains(t, Write(&buf, Run{Routes: []Route{{Name: "a", Samples: one}, {Name: "b"}}}), "route b")
+}

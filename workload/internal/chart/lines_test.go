@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -84,4 +85,67 @@ func linear(t *testing.T, what string, panel int, data, drawn []float64, sign fl
 			t.Errorf("panel %d %s: point %d drawn at %.1f, the data puts it at %.1f (data %v drawn %v)", panel, what, k, drawn[k], want, data, drawn)
 		}
 	}
+}
+
+// TestRouteLinesAreTheData reads a two-route chart's lines back: each panel
+// has one line per route, named by the route; each route's line has a point
+// per sample of that route; and both routes' points in a panel are one linear
+// image of both routes' data (they share the panel's scales), so a line drawn
+// from the other route's data, or on its own scale, fails.
+func TestRouteLinesAreTheData(t *testing.T) {
+	run := Run{Title: "routes", Processed: 14, Rows: 14, Routes: []Route{
+		{Name: "orders", Processed: 11, Rows: 11, Samples: []Sample{
+			{Seconds: 1, Backlog: 90, Replicas: 1, Throughput: 2, P95: 0.5},
+			{Seconds: 2, Backlog: 40, Replicas: 4, Throughput: 5, P95: 0.25},
+			{Seconds: 3, Backlog: 0, Replicas: 4, Throughput: 4, P95: 1},
+			{Seconds: 4, Backlog: 0, Replicas: 0, Throughput: 0, P95: 0},
+		}},
+		{Name: "payments", Processed: 3, Rows: 3, Samples: []Sample{
+			{Seconds: 1, Backlog: 3, Replicas: 0, Throughput: 0, P95: 0},
+			{Seconds: 2, Backlog: 2, Replicas: 1, Throughput: 1, P95: 2},
+			{Seconds: 3, Backlog: 1, Replicas: 1, Throughput: 1, P95: 1.5},
+			{Seconds: 4, Backlog: 0, Replicas: 1, Throughput: 1, P95: 0.75},
+			{Seconds: 6, Backlog: 0, Replicas: 0, Throughput: 0, P95: 0},
+		}},
+	}}
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, run))
+	lines := regexp.MustCompile(`<polyline data-route="([^"]*)" fill="none" stroke="([^"]*)"[^>]* points="([^"]*)"`).FindAllStringSubmatch(buf.String(), -1)
+	require.Len(t, lines, 4*len(run.Routes), "one line per route in each of the four panels")
+	values := []func(Sample) float64{
+		func(s Sample) float64 { return float64(s.Backlog) },
+		func(s Sample) float64 { return float64(s.Replicas) },
+		func(s Sample) float64 { return s.Throughput },
+		func(s Sample) float64 { return s.P95 },
+	}
+	strokes := map[string]string{}
+	for panel, value := range values {
+		var times, xs, data, ys []float64
+		for k, r := range run.Routes {
+			l := lines[panel*len(run.Routes)+k]
+			require.Equal(t, r.Name, l[1], "panel %d: the routes' lines in the run's order", panel)
+			if s, ok := strokes[r.Name]; ok {
+				assert.Equal(t, s, l[2], "route %s keeps its colour in every panel", r.Name)
+			}
+			strokes[r.Name] = l[2]
+			points := strings.Fields(l[3])
+			require.Len(t, points, len(r.Samples), "panel %d route %s: one point per sample", panel, r.Name)
+			for i, p := range points {
+				x, y, ok := strings.Cut(p, ",")
+				require.True(t, ok, "point %q", p)
+				xs, ys = append(xs, parse(t, x)), append(ys, parse(t, y))
+				times, data = append(times, r.Samples[i].Seconds), append(data, value(r.Samples[i]))
+			}
+		}
+		linear(t, "x against time", panel, times, xs, +1)
+		linear(t, "y against value", panel, data, ys, -1)
+	}
+	assert.NotEqual(t, strokes["orders"], strokes["payments"], "the routes are told apart")
+	for _, r := range run.Routes {
+		assert.Contains(t, buf.String(), `fill="`+strokes[r.Name]+`"/><text x="`, "the legend shows %s's colour", r.Name)
+		assert.Contains(t, buf.String(), ">"+r.Name+"</text>", "the legend names %s", r.Name)
+	}
+	got, err := Read(buf.Bytes())
+	require.NoError(t, err)
+	assert.Equal(t, run, got, "the chart carries each route's data")
 }

@@ -50,9 +50,22 @@ type Metrics struct {
 }
 
 // NewMetrics registers the consumer's metrics on a new registry.
-func NewMetrics() *Metrics {
+func NewMetrics() *Metrics { return NewRouteMetrics("") }
+
+// NewRouteMetrics registers the consumer's metrics on a new registry, every
+// edw_ series labelled route=<route> when the consumer serves a route. The
+// consumer says which route it serves, rather than a scrape's relabelling
+// guessing it from pod labels, so every scraper (managed Prometheus, the
+// Prometheus Operator, annotation-based setups, the demo) sees the same
+// series and the dashboards can split by route. Without a route the series
+// carry no route label: a single pipeline's series stay as they were.
+func NewRouteMetrics(route string) *Metrics {
+	var labels prometheus.Labels
+	if route != "" {
+		labels = prometheus.Labels{"route": route}
+	}
 	counter := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "edw", Subsystem: "consumer", Name: name, Help: help})
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "edw", Subsystem: "consumer", Name: name, Help: help, ConstLabels: labels})
 	}
 	m := &Metrics{
 		Registry:   prometheus.NewRegistry(),
@@ -67,23 +80,26 @@ func NewMetrics() *Metrics {
 			"Results whose srcStamp was ahead of the consumer's clock; stored with messageProcessingTime 0."),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "edw", Subsystem: "consumer", Name: "messages_in_flight",
-			Help: "Messages received and not yet deleted, dead-lettered or left for redelivery.",
+			Help:        "Messages received and not yet deleted, dead-lettered or left for redelivery.",
+			ConstLabels: labels,
 		}),
 		Processing: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "edw", Subsystem: "consumer", Name: "processing_seconds",
-			Help:    "Seconds from receiving a message to deleting it.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+			Help:        "Seconds from receiving a message to deleting it.",
+			Buckets:     prometheus.ExponentialBuckets(0.001, 2, 16),
+			ConstLabels: labels,
 		}),
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "edw", Subsystem: "consumer", Name: "end_to_end_seconds",
-			Help:    "Seconds from the message's srcStamp to its result being written.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+			Help:        "Seconds from the message's srcStamp to its result being written.",
+			Buckets:     prometheus.ExponentialBuckets(0.01, 2, 16),
+			ConstLabels: labels,
 		}),
 	}
 	// edw_build_info: which build each pod runs, 1 per pod (count by version
 	// shows a rollout's progress), as Prometheus' own *_build_info do.
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "edw", Name: "build_info",
-		Help: "Always 1; the labels name the consumer's build."}, []string{"version", "revision", "goversion"})
+		Help: "Always 1; the labels name the consumer's build.", ConstLabels: labels}, []string{"version", "revision", "goversion"})
 	v, rev := version.Get()
 	build.WithLabelValues(v, rev, runtime.Version()).Set(1)
 	m.Registry.MustRegister(build)

@@ -166,3 +166,50 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestRouteConsumerLabelsItsSeriesWithTheRoute: a route's consumer labels
+// every edw_ series route=<route>, which the dashboards split by; the Go and
+// process collectors stay unlabelled, and a single pipeline's consumer adds
+// no route label at all (its series, and the dashboards' queries on them, stay
+// as they were).
+func TestRouteConsumerLabelsItsSeriesWithTheRoute(t *testing.T) {
+	routeOf := func(m *Metrics) map[string][]string {
+		m.Processed.Inc()
+		m.Latency.Observe(0.1)
+		families, err := m.Registry.Gather()
+		require.NoError(t, err)
+		got := map[string][]string{}
+		for _, f := range families {
+			for _, s := range f.GetMetric() {
+				route := "(none)"
+				for _, l := range s.GetLabel() {
+					if l.GetName() == "route" {
+						route = l.GetValue()
+					}
+				}
+				got[f.GetName()] = append(got[f.GetName()], route)
+			}
+		}
+		return got
+	}
+	routed := routeOf(NewRouteMetrics("orders"))
+	plain := routeOf(NewMetrics())
+	edw := 0
+	for name, routes := range routed {
+		want := "(none)"
+		if strings.HasPrefix(name, "edw_") {
+			want = "orders"
+			edw++
+		}
+		for _, r := range routes {
+			assert.Equal(t, want, r, name)
+		}
+		for _, r := range plain[name] {
+			assert.Equal(t, "(none)", r, "%s of a single pipeline", name)
+		}
+	}
+	assert.Equal(t, 12, edw, "every edw_ family: 11 of the consumer's and edw_build_info")
+	m := NewRouteMetrics("orders")
+	m.Processed.Add(3)
+	assert.Equal(t, int64(3), m.Totals().Processed, "the totals read the labelled counters")
+}

@@ -56,6 +56,9 @@ func TestPreviewWorkflowPreviewsBothStacksWithOIDCOnly(t *testing.T) {
 			assert.Equal(t, "preview", s.With["command"], "the workflow never deploys")
 			assert.Equal(t, "true", s.With["comment-on-pr"])
 			assert.Equal(t, "true", s.With["diff"])
+			// The reader grants are exactly what a refresh reads (lab/engine's
+			// reader preview); without it they would grant reads nobody makes.
+			assert.Equal(t, "true", s.With["refresh"], "the preview refreshes, as the reader grants assume")
 			assert.Contains(t, s.With["stack-name"], "vars.")
 			assert.Contains(t, s.With["cloud-url"], "vars.")
 		case strings.HasPrefix(s.Uses, "aws-actions/configure-aws-credentials@"):

@@ -10,9 +10,11 @@ import (
 )
 
 // Readers are the identities that may read, but never change, what edw put in
-// the cluster: CI previews. Once a stack exists, `pulumi preview` reads every
-// object and Helm release it manages (the Kubernetes provider falls back to a
-// client-side diff when the server-side dry run, which needs patch, is denied).
+// the cluster: CI previews. The CI preview refreshes first (preview.yml), which
+// reads every object the stack manages (and a Helm release's state, kept in
+// Secrets of its namespace); a plain preview reads none. lab/engine proves both
+// on the real engine: with these grants a reader's refresh succeeds, without any
+// one of them it is denied, and a plain preview needs none.
 type Readers struct {
 	// Groups and Users are Kubernetes RBAC subjects as the cluster's
 	// authenticator names them (an aws-auth group; Entra object ids on AKS).

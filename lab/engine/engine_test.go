@@ -23,6 +23,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -282,10 +283,11 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 	})
 
 	// What a CI preview reads, from evidence (issue 21, items 7 and 15): preview
-	// the deployed stack with a user whose only rights are the reader grants the
-	// stack made. It must succeed and plan nothing; with one grant taken away
-	// (the negative control) it must fail for want of it.
-	steps.run(t, "preview as a reader: the reader grants suffice, and each is needed", func() {
+	// the deployed stack as a user whose only rights are the reader grants the
+	// stack made. A plain preview reads nothing (it passes with no rules); the
+	// CI preview refreshes (preview.yml), which reads every object the stack
+	// owns, so each reader rule is needed: taken away, the refresh is denied.
+	steps.run(t, "preview as a reader: a plain preview reads nothing, --refresh needs each reader rule", func() {
 		readerKubeconfig := filepath.Join(t.TempDir(), "reader", "kubeconfig")
 		if err := os.MkdirAll(filepath.Dir(readerKubeconfig), 0o700); err != nil {
 			t.Fatal(err)
@@ -305,54 +307,75 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 				t.Fatal(err)
 			}
 		}()
-		res, err := st.Preview(ctx)
-		if err != nil {
-			t.Fatalf("preview as a member of %s: %v", readerGroup, err)
-		}
-		if changes := maps.Clone(res.ChangeSummary); changes[apitype.OpSame] == 0 || len(changes) != 1 {
-			t.Fatalf("preview as a reader of the deployed stack: want only sames, got %v", res.ChangeSummary)
-		}
-		t.Logf("preview as a member of %s: %v", readerGroup, res.ChangeSummary)
-
-		// Each rule of the reader role, taken away in turn, must fail the preview.
 		roles := cs.RbacV1().ClusterRoles()
 		orig, err := roles.Get(ctx, "edw-reader", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		restore := func() {
+		setRules := func(rules []rbacv1.PolicyRule) {
 			live, err := roles.Get(ctx, orig.Name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			live.Rules = orig.Rules
+			live.Rules = rules
 			if _, err := roles.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		defer restore()
-		var unneeded []string
+		defer setRules(orig.Rules)
+		// A plain preview reads nothing from the cluster: with a reader role of
+		// no rules at all it plans the deployed stack and a pending change alike.
+		setRules(nil)
+		if res, err := st.Preview(ctx); err != nil {
+			t.Fatalf("plain preview as a reader with no rules: %v", err)
+		} else if changes := res.ChangeSummary; changes[apitype.OpSame] == 0 || len(changes) != 1 {
+			t.Fatalf("plain preview as a reader of the deployed stack: want only sames, got %v", changes)
+		}
+		// CI previews refresh first (preview.yml), so they show drift; a refresh
+		// reads every object the stack owns. With the reader rules it succeeds.
+		setRules(orig.Rules)
+		res, err := st.Preview(ctx, optpreview.Refresh())
+		if err != nil {
+			t.Fatalf("preview --refresh as a member of %s: %v", readerGroup, err)
+		}
+		t.Logf("preview --refresh as a member of %s: %v", readerGroup, res.ChangeSummary)
+		// Each rule covering objects the stack has, taken away, denies the
+		// refresh: every grant is one a CI preview uses.
+		owned := map[[2]string]bool{} // API group and plural resource of what the stack owns
+		for _, r := range resources(ctx, t, st) {
+			parts := strings.Split(string(r.Type), ":") // kubernetes:apps/v1:Deployment
+			if len(parts) != 3 || parts[0] != "kubernetes" || !r.Custom {
+				continue
+			}
+			group, _, _ := strings.Cut(parts[1], "/")
+			if group == "core" {
+				group = ""
+			}
+			owned[[2]string{group, strings.ToLower(parts[2]) + "s"}] = true
+		}
 		for i, rule := range orig.Rules {
-			live, err := roles.Get(ctx, orig.Name, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			live.Rules = slices.Delete(slices.Clone(orig.Rules), i, i+1)
-			if _, err := roles.Update(ctx, live, metav1.UpdateOptions{}); err != nil {
-				t.Fatal(err)
-			}
 			what := fmt.Sprintf("%v in %q", rule.Resources, rule.APIGroups)
-			if _, err := st.Preview(ctx); err == nil {
-				unneeded = append(unneeded, what)
-			} else if !strings.Contains(err.Error(), "forbidden") {
-				t.Errorf("preview without %s failed, but not for a denied read: %v", what, err)
-			} else {
-				t.Logf("preview without %s: denied, as it must be", what)
+			covers := false
+			for _, g := range rule.APIGroups {
+				for _, r := range rule.Resources {
+					covers = covers || owned[[2]string{g, r}]
+				}
 			}
-			restore()
-		}
-		if len(unneeded) > 0 {
-			t.Errorf("the reader role grants what a preview never reads: %s", strings.Join(unneeded, "; "))
+			if !covers {
+				t.Logf("preview --refresh: the stack owns none of %s here (the rule is for stacks that do)", what)
+				continue
+			}
+			setRules(slices.Delete(slices.Clone(orig.Rules), i, i+1))
+			_, err := st.Preview(ctx, optpreview.Refresh())
+			switch {
+			case err == nil:
+				t.Errorf("preview --refresh without %s succeeded: the reader role grants what a CI preview never reads", what)
+			case !strings.Contains(err.Error(), "forbidden"):
+				t.Errorf("preview --refresh without %s failed, but not for a denied read: %v", what, err)
+			default:
+				t.Logf("preview --refresh without %s: denied, as it must be", what)
+			}
+			setRules(orig.Rules)
 		}
 	})
 
@@ -615,19 +638,22 @@ func TestEngineAcceptsEveryStackFile(t *testing.T) {
 				}
 				return
 			}
-			m := missingPluginRE.FindStringSubmatch(fmt.Sprint(err))
-			if err == nil || m == nil || m[1] == "kubernetes" {
+			plugin := ""
+			if m := missingPluginRE.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+				plugin = m[1] + m[2] // one of the two alternatives matched
+			}
+			if err == nil || plugin == "" || plugin == "kubernetes" {
 				t.Fatalf("pulumi preview of %s must get past the config to a provider plugin this machine lacks; it ended with: %v",
 					filepath.Base(f), err)
 			}
-			t.Logf("%s: config accepted; the preview stopped at the %s provider plugin, which is not installed here", filepath.Base(f), m[1])
+			t.Logf("%s: config accepted; the preview stopped at the %s provider plugin, which is not installed here", filepath.Base(f), plugin)
 		})
 	}
 }
 
 // missingPluginRE finds the plugin in the engine's "no resource plugin …" and
 // "Could not automatically download and install resource plugin …" errors.
-var missingPluginRE = regexp.MustCompile("pulumi plugin install resource ([a-z0-9-]+)")
+var missingPluginRE = regexp.MustCompile(`pulumi plugin install resource ([a-z0-9-]+)|no resource plugin 'pulumi-resource-([a-z0-9-]+)'`)
 
 // previewStackFile previews the stack file's config plus extra, and returns the
 // keys the engine's config validation reported missing, the planned steps, and

@@ -16,6 +16,7 @@ type workflow struct {
 	On          map[string]any    `yaml:"on"`
 	Permissions map[string]string `yaml:"permissions"`
 	Jobs        map[string]struct {
+		Env      map[string]string `yaml:"env"`
 		Strategy struct {
 			Matrix map[string][]string `yaml:"matrix"`
 		} `yaml:"strategy"`
@@ -24,6 +25,8 @@ type workflow struct {
 			Uses string            `yaml:"uses"`
 			Run  string            `yaml:"run"`
 			With map[string]string `yaml:"with"`
+			Env  map[string]string `yaml:"env"`
+			ID   string            `yaml:"id"`
 		} `yaml:"steps"`
 	} `yaml:"jobs"`
 }
@@ -131,4 +134,39 @@ func TestTestWorkflowRunsTheREADMETestCommand(t *testing.T) {
 	assert.Contains(t, raw, "~/.cache/edw-lab")
 	assert.Contains(t, w.On, "push")
 	assert.Contains(t, w.On, "pull_request")
+}
+
+// Issue 23, item 7: the preview runs the Pulumi CLI the engine test runs, and
+// signs in to Pulumi Cloud with a short-lived token where it can (an
+// organization that trusts GitHub's OIDC issuer), the long-lived secret only as
+// the fallback, and never job-wide.
+func TestPreviewPinsTheCLIAndPrefersAShortLivedPulumiToken(t *testing.T) {
+	w, _ := readWorkflow(t, "preview.yml")
+	script, err := os.ReadFile(filepath.Join("scripts", "build-engine.sh"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^pulumi_version=v(\S+)`).FindSubmatch(script)
+	require.NotNil(t, m, "scripts/build-engine.sh pins pulumi_version")
+	job := w.Jobs["preview"]
+	assert.NotContains(t, job.Env, "PULUMI_ACCESS_TOKEN", "no job-wide long-lived Pulumi token")
+	var setup, auth, preview bool
+	for _, s := range job.Steps {
+		switch {
+		case strings.HasPrefix(s.Uses, "pulumi/setup-pulumi@"):
+			setup = true
+			assert.Equal(t, string(m[1]), s.With["pulumi-version"], "the CLI the engine test runs")
+		case strings.HasPrefix(s.Uses, "pulumi/auth-actions@"):
+			auth = true
+			assert.Contains(t, s.If, "vars.PULUMI_ORGANIZATION")
+			assert.Equal(t, "urn:pulumi:token-type:access_token:organization", s.With["requested-token-type"])
+			assert.Equal(t, "false", s.With["export-environment-variables"], "the token goes to the preview step only")
+			assert.Equal(t, "pulumi-auth", s.ID)
+		case strings.HasPrefix(s.Uses, "pulumi/actions@"):
+			preview = true
+			tok := s.Env["PULUMI_ACCESS_TOKEN"]
+			assert.True(t, strings.Index(tok, "steps.pulumi-auth.outputs.pulumi-access-token") >= 0 &&
+				strings.Index(tok, "steps.pulumi-auth") < strings.Index(tok, "secrets.PULUMI_ACCESS_TOKEN"),
+				"the short-lived token first, the secret as the fallback: %q", tok)
+		}
+	}
+	assert.True(t, setup && auth && preview)
 }

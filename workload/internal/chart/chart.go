@@ -91,7 +91,9 @@ func Write(w io.Writer, run Run) error {
 		{"backlog (waiting + in flight)", func(s Sample) float64 { return float64(s.Backlog) }, "messages"},
 		{"consumers", func(s Sample) float64 { return float64(s.Replicas) }, "pods"},
 		{"throughput", func(s Sample) float64 { return s.Throughput }, "msg/s"},
-		{"p95 end-to-end latency", func(s Sample) float64 { return s.P95 }, "s"},
+		// The consumers' latency histograms count from their start, so this is
+		// the p95 of every message finished so far, not of that second alone.
+		{"p95 end-to-end latency, all messages so far", func(s Sample) float64 { return s.P95 }, "s"},
 	}
 	height := top + len(panels)*(panelHeight+gap)
 	var b strings.Builder
@@ -119,6 +121,20 @@ func Write(w io.Writer, run Run) error {
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s (peak %.4g %s)</text>`+"\n", left, y0-6, p.name, peak, p.unit)
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#ccc"/>`+"\n", left, y0, width-left-right, panelHeight)
+		// The value axis: 0, half the peak and the peak, each a gridline with its value.
+		for _, v := range []float64{0, scale / 2, scale} {
+			y := float64(y0+panelHeight) - float64(panelHeight)*v/scale
+			fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+
+				`<text class="ytick" data-value="%g" x="%d" y="%.1f" text-anchor="end" font-size="10">%s</text>`+"\n",
+				left, y, width-right, y, v, left-4, y+3, tickLabel(v, p.unit))
+		}
+		// The time axis under each panel, every step seconds.
+		for t := 0.0; t <= end+1e-9; t += timeStep(end) {
+			x := left + float64(width-left-right)*t/math.Max(end, 1)
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999"/>`+
+				`<text class="xtick" data-value="%g" x="%.1f" y="%d" text-anchor="middle" font-size="10">%gs</text>`+"\n",
+				x, y0+panelHeight, x, y0+panelHeight+4, t, x, y0+panelHeight+14, t)
+		}
 		for k, r := range series {
 			var pts []string
 			for _, s := range r.Samples {
@@ -138,6 +154,26 @@ func Write(w io.Writer, run Run) error {
 	b.WriteString("</svg>\n")
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// tickLabel prints an axis value with its unit, briefly.
+func tickLabel(v float64, unit string) string {
+	n := fmt.Sprintf("%.3g", v)
+	if strings.ContainsAny(n, "e") { // 1e+03: spell large values out
+		n = fmt.Sprintf("%.0f", v)
+	}
+	return n + " " + unit
+}
+
+// timeStep is the time axis's tick spacing: a round number of seconds giving
+// at most about ten ticks.
+func timeStep(end float64) float64 {
+	for _, step := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600} {
+		if end/step <= 10 {
+			return step
+		}
+	}
+	return math.Ceil(end/10/600) * 600
 }
 
 func routeSuffix(name string) string {

@@ -149,3 +149,73 @@ func TestRouteLinesAreTheData(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, run, got, "the chart carries each route's data")
 }
+
+// TestAxesNameWhereTheLinesAreDrawn: every panel has a value axis (0, half the
+// peak, the peak) and a time axis, and each tick sits where the panel's line
+// would draw that value or that second: the labels can be read off the picture.
+func TestAxesNameWhereTheLinesAreDrawn(t *testing.T) {
+	run := Run{Title: "axes", Processed: 11, Rows: 11, Samples: []Sample{
+		{Seconds: 0, Backlog: 40, Replicas: 1, Throughput: 2, P95: 0.5},
+		{Seconds: 7, Backlog: 10, Replicas: 4, Throughput: 9, P95: 0.25},
+		{Seconds: 23, Backlog: 0, Replicas: 2, Throughput: 1, P95: 1.5},
+	}}
+	var buf bytes.Buffer
+	require.NoError(t, Write(&buf, run))
+	svg := buf.String()
+	lines := regexp.MustCompile(`<polyline[^>]* points="([^"]*)"`).FindAllStringSubmatch(svg, -1)
+	yticks := regexp.MustCompile(`<line x1="[^"]*" y1="([^"]*)"[^>]*/><text class="ytick" data-value="([^"]*)"[^>]*>([^<]*)</text>`).FindAllStringSubmatch(svg, -1)
+	xticks := regexp.MustCompile(`<line x1="([^"]*)"[^>]*/><text class="xtick" data-value="([^"]*)"[^>]*>([^<]*)</text>`).FindAllStringSubmatch(svg, -1)
+	require.Len(t, lines, 4)
+	require.Len(t, yticks, 3*4, "three value ticks per panel")
+	require.Equal(t, 0, len(xticks)%4, "the same time ticks under each panel")
+	perPanel := len(xticks) / 4
+	values := []func(Sample) float64{
+		func(s Sample) float64 { return float64(s.Backlog) }, func(s Sample) float64 { return float64(s.Replicas) },
+		func(s Sample) float64 { return s.Throughput }, func(s Sample) float64 { return s.P95 },
+	}
+	for i, l := range lines {
+		pts := strings.Fields(l[1])
+		// The line's own mapping: time from its first and last points, value
+		// from its lowest and highest (the widest spread, least rounding).
+		first, last := run.Samples[0], run.Samples[len(run.Samples)-1]
+		lo, hi := 0, 0
+		for k, s := range run.Samples {
+			if values[i](s) < values[i](run.Samples[lo]) {
+				lo = k
+			}
+			if values[i](s) > values[i](run.Samples[hi]) {
+				hi = k
+			}
+		}
+		x0, _, _ := strings.Cut(pts[0], ",")
+		x1, _, _ := strings.Cut(pts[len(pts)-1], ",")
+		_, ylo, _ := strings.Cut(pts[lo], ",")
+		_, yhi, _ := strings.Cut(pts[hi], ",")
+		bx := (parse(t, x1) - parse(t, x0)) / (last.Seconds - first.Seconds)
+		by := (parse(t, yhi) - parse(t, ylo)) / (values[i](run.Samples[hi]) - values[i](run.Samples[lo]))
+		peak := 0.0
+		for _, s := range run.Samples {
+			peak = max(peak, values[i](s))
+		}
+		var tickValues []float64
+		for _, tk := range yticks[3*i : 3*i+3] {
+			v := parse(t, tk[2])
+			tickValues = append(tickValues, v)
+			want := parse(t, ylo) + by*(v-values[i](run.Samples[lo]))
+			assert.InDelta(t, want, parse(t, tk[1]), 0.11, "panel %d: the tick %q is not where the line draws %g", i, tk[3], v)
+			label, _, _ := strings.Cut(tk[3], " ")
+			assert.InEpsilon(t, max(v, 1e-9), max(parse(t, label), 1e-9), 0.01, "panel %d: tick %q labels %g", i, tk[3], v)
+		}
+		assert.Equal(t, []float64{0, peak / 2, peak}, tickValues, "panel %d: 0, half the peak, the peak", i)
+		var times []float64
+		for _, tk := range xticks[perPanel*i : perPanel*(i+1)] {
+			s := parse(t, tk[2])
+			times = append(times, s)
+			want := parse(t, x0) + bx*(s-first.Seconds)
+			assert.InDelta(t, want, parse(t, tk[1]), 0.11, "panel %d: the time tick %q is not where the line draws second %g", i, tk[3], s)
+		}
+		assert.Equal(t, 0.0, times[0], "panel %d: the time axis starts at 0", i)
+		assert.GreaterOrEqual(t, times[len(times)-1]+timeStep(last.Seconds), last.Seconds, "panel %d: the time axis reaches the end", i)
+	}
+	assert.Contains(t, svg, "p95 end-to-end latency, all messages so far", "the p95 says what it is a p95 of")
+}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/edw-dev/edw/lab/internal/apply"
 	"github.com/edw-dev/edw/lab/internal/cluster"
 	"github.com/edw-dev/edw/lab/internal/keda"
@@ -135,6 +137,19 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	slog.Info("CRDs installed", "count", len(names), "names", strings.Join(names, ","))
+	// The namespaces edw's Helm releases create (createNamespace), which no
+	// render holds as an object: objects edw puts there (KEDA's PodMonitor)
+	// find them in users' clusters, as the release is applied first.
+	for _, ns := range helmReleaseNamespaces {
+		o := &unstructured.Unstructured{}
+		o.SetAPIVersion("v1")
+		o.SetKind("Namespace")
+		o.SetName(ns)
+		if _, err := client.Apply(ctx, o); err != nil {
+			fmt.Fprintf(os.Stderr, "namespace %s: %v\n", ns, err)
+			return 1
+		}
+	}
 	l.client = client
 	shared = l
 	code := m.Run()
@@ -146,6 +161,10 @@ func runMain(m *testing.M) int {
 	}
 	return code
 }
+
+// helmReleaseNamespaces: KEDA's release installs into "keda" with
+// createNamespace (infra/kube/keda.go, KedaServiceAccount.Namespace).
+var helmReleaseNamespaces = []string{"keda"}
 
 // lab returns the shared lab or skips the test.
 func lab(t *testing.T) *labState {

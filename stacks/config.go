@@ -212,7 +212,7 @@ const (
 	// flags allow, with 1.5× headroom.
 	DefaultConsumerCPU           = "300m"
 	DefaultConsumerMemory        = "48Mi"
-	DefaultConsumerMemoryLimit   = "224Mi"
+	DefaultConsumerMemoryLimit   = "368Mi"
 	DefaultMaxReceiveCount       = 5
 	DefaultVisibilitySeconds     = 60
 	DefaultProducerMessageCount  = 1000

@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -120,10 +121,28 @@ func TestEveryIdentityHasGrants(t *testing.T) {
 // them into moto, which enforces them on the real binaries.
 func TestAWSPolicyDocumentsRender(t *testing.T) {
 	g, _ := runAWS(t, nil)
-	out := struct {
-		Resources map[string]string          `json:"resources"`
-		Policies  map[string]json.RawMessage `json:"policies"`
-	}{
+	out := renderPolicies(t, g, nil)
+	for _, identity := range []string{"consumer", "producer", "keda"} {
+		for _, st := range policyDoc(t, g.One(t, awsPolicy, "edw-"+identity), "policy") {
+			for _, res := range strs(st["Resource"]) {
+				assert.Contains(t, out.Resources, resourceRole(out.Resources, res), "%s names only the stack's resources", identity)
+			}
+		}
+	}
+	out.write(t, "aws-policies.json")
+}
+
+// policyRender is what the workload's IAM tests load: each workload role's
+// policy document as the stack renders it, and the ARN each resource role
+// (queue, dlq, table, and what extra adds) stands for.
+type policyRender struct {
+	Resources map[string]string          `json:"resources"`
+	Policies  map[string]json.RawMessage `json:"policies"`
+}
+
+func renderPolicies(t *testing.T, g *pulumitest.Graph, extra map[string]string) policyRender {
+	t.Helper()
+	out := policyRender{
 		Resources: map[string]string{
 			"queue": g.One(t, awsQueue, "edw").State["arn"].StringValue(),
 			"dlq":   g.One(t, awsQueue, "edw-dlq").State["arn"].StringValue(),
@@ -131,22 +150,23 @@ func TestAWSPolicyDocumentsRender(t *testing.T) {
 		},
 		Policies: map[string]json.RawMessage{},
 	}
+	maps.Copy(out.Resources, extra)
 	for _, identity := range []string{"consumer", "producer", "keda"} {
-		doc := g.One(t, awsPolicy, "edw-"+identity).Str(t, "policy")
-		for _, st := range policyDoc(t, g.One(t, awsPolicy, "edw-"+identity), "policy") {
-			for _, res := range strs(st["Resource"]) {
-				assert.Contains(t, out.Resources, resourceRole(out.Resources, res), "%s names only the stack's resources", identity)
-			}
-		}
-		out.Policies[identity] = json.RawMessage(doc)
+		out.Policies[identity] = json.RawMessage(g.One(t, awsPolicy, "edw-"+identity).Str(t, "policy"))
 	}
+	return out
+}
+
+// write puts the render in $EDW_RENDER_DIR/file, when the test command set it.
+func (p policyRender) write(t *testing.T, file string) {
+	t.Helper()
 	dir := os.Getenv(pulumitest.RenderDirEnv)
 	if dir == "" {
 		return
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
+	b, err := json.MarshalIndent(p, "", "  ")
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "aws-policies.json"), b, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, file), b, 0o644))
 }
 
 func resourceRole(resources map[string]string, arn string) string {

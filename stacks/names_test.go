@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,13 +75,21 @@ func tagProblems(cloud Cloud, tags map[string]any) []string {
 // validClusterNames samples the accepted cluster names: both length bounds,
 // every allowed character, and random names in between (fixed seed).
 func validClusterNames(n int) []string {
-	names := []string{"ab", "a0", "a-0", "a" + strings.Repeat("b-", 15) + "9", "z" + strings.Repeat("9", 31)}
+	return sampleDNSLabels([]string{"ab", "a0", "a-0", "a" + strings.Repeat("b-", 15) + "9", "z" + strings.Repeat("9", 31)},
+		n, 2, 32, 5, 16)
+}
+
+// sampleDNSLabels returns the extremes, then random DNS labels of minLen to
+// maxLen characters (a letter first, a hyphen one time in hyphenOdds and never
+// two in a row or last) until there are n, from a fixed seed.
+func sampleDNSLabels(extremes []string, n, minLen, maxLen, hyphenOdds int, seed uint64) []string {
+	names := slices.Clone(extremes)
 	const first, rest = "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz0123456789"
-	rng := rand.New(rand.NewPCG(21, 16))
+	rng := rand.New(rand.NewPCG(21, seed))
 	for len(names) < n {
 		b := []byte{first[rng.IntN(len(first))]}
-		for l := 2 + rng.IntN(31); len(b) < l; {
-			if len(b) < l-1 && b[len(b)-1] != '-' && rng.IntN(5) == 0 {
+		for l := minLen + rng.IntN(maxLen-minLen+1); len(b) < l; {
+			if len(b) < l-1 && b[len(b)-1] != '-' && rng.IntN(hyphenOdds) == 0 {
 				b = append(b, '-')
 				continue
 			}

@@ -1,7 +1,6 @@
 package stacks
 
 import (
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,21 +45,7 @@ var routeNameRules = []struct {
 // validRouteNames samples the route names edw:routes accepts (DNS labels of
 // 1 to 40 characters), the extremes first.
 func validRouteNames(n int) []string {
-	names := []string{"a", "a0", strings.Repeat("z", 40), "a" + strings.Repeat("-b", 19) + "c"}
-	const first, rest = "abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnopqrstuvwxyz0123456789"
-	rng := rand.New(rand.NewPCG(21, 20))
-	for len(names) < n {
-		b := []byte{first[rng.IntN(len(first))]}
-		for l := 1 + rng.IntN(40); len(b) < l; {
-			if len(b) < l-1 && b[len(b)-1] != '-' && rng.IntN(4) == 0 {
-				b = append(b, '-')
-				continue
-			}
-			b = append(b, rest[rng.IntN(len(rest))])
-		}
-		names = append(names, string(b))
-	}
-	return names
+	return sampleDNSLabels([]string{"a", "a0", strings.Repeat("z", 40), "a" + strings.Repeat("-b", 19) + "c"}, n, 1, 40, 4, 20)
 }
 
 // TestRouteNamesSatisfyTheirClouds: for route names across the accepted range,

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -725,21 +723,7 @@ func TestRoutedObjectsRender(t *testing.T) {
 	az, _ := runAzureRoutes(t, map[string]string{"edw:routes": routesJSON(t, threeRoutes), "edw:producer": "true"})
 	az.WriteKubernetesObjects(t, "azure-routes")
 
-	out := struct {
-		Resources map[string]string          `json:"resources"`
-		Policies  map[string]json.RawMessage `json:"policies"`
-	}{
-		Resources: map[string]string{
-			"queue": g.One(t, awsQueue, "edw").State["arn"].StringValue(),
-			"dlq":   g.One(t, awsQueue, "edw-dlq").State["arn"].StringValue(),
-			"table": g.OnlyOfType(t, awsTable).State["arn"].StringValue(),
-			"bus":   g.OnlyOfType(t, awsBus).State["arn"].StringValue(),
-		},
-		Policies: map[string]json.RawMessage{},
-	}
-	for _, identity := range []string{"consumer", "producer", "keda"} {
-		out.Policies[identity] = json.RawMessage(g.One(t, awsPolicy, "edw-"+identity).Str(t, "policy"))
-	}
+	out := renderPolicies(t, g, map[string]string{"bus": g.OnlyOfType(t, awsBus).State["arn"].StringValue()})
 	producer := policyDoc(t, g.One(t, awsPolicy, "edw-producer"), "policy")
 	var bus []string
 	for _, st := range producer {
@@ -748,13 +732,7 @@ func TestRoutedObjectsRender(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{out.Resources["bus"]}, bus, "PutEvents on the stack's bus only")
-	dir := os.Getenv(pulumitest.RenderDirEnv)
-	if dir == "" {
-		return
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "aws-policies-routes.json"), b, 0o644))
+	out.write(t, "aws-policies-routes.json")
 }
 
 // TestRouteConfigErrors: every bad route is one line naming the route, the

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,6 +56,7 @@ type options struct {
 	messages             int
 	rate                 float64
 	polling, cooldown    time.Duration
+	pollPhase            time.Duration
 	stabilize            time.Duration
 	hpaTiming, setup     bool
 	maxDuration          time.Duration
@@ -84,6 +86,7 @@ func run() error {
 	flag.IntVar(&o.messages, "messages", 0, "messages to send (0 = edw:producerMessageCount)")
 	flag.Float64Var(&o.rate, "rate", -1, "messages per second, 0 = full speed (-1 = edw:producerRate)")
 	flag.DurationVar(&o.polling, "polling", 0, "override KEDA's pollingInterval (edw:pollingIntervalSeconds)")
+	flag.DurationVar(&o.pollPhase, "poll-phase", -1, "when KEDA's first poll falls after the first message, under --polling (-1ns: a random point, as for a ScaledObject deployed long before; 0: at once)")
 	flag.DurationVar(&o.cooldown, "cooldown", -1, "override KEDA's cooldownPeriod (edw:cooldownSeconds)")
 	flag.DurationVar(&o.stabilize, "scale-down-stabilization", behavior.ScaleDownStabilization, "the HPA's scale-down stabilization window (Kubernetes' default 300s)")
 	flag.BoolVar(&o.hpaTiming, "hpa-timing", false, "also simulate the HPA's 15s sync, 10% tolerance and scale-up limit (+4 pods or +100% per 15s)")
@@ -152,7 +155,7 @@ func run() error {
 		// route's ScaledObject does; its consumers serve it (EDW_ROUTE).
 		lanes[i] = &lane{
 			route: r.name, messages: r.messages, pool: &pool{binary: o.consumer},
-			deployment: &autoscale.Deployment{Rule: rule, Polling: polling, Behavior: behavior},
+			deployment: &autoscale.Deployment{Rule: rule, Polling: polling, Phase: pollPhase(o.pollPhase, polling), Behavior: behavior},
 		}
 	}
 	go func() {
@@ -223,6 +226,15 @@ func run() error {
 	} else {
 		fmt.Printf("; scale-up at the poll that sees the backlog (--hpa-timing adds the HPA's sync and limits)\n")
 	}
+	phases := make([]string, len(lanes))
+	for i, l := range lanes {
+		phases[i] = l.deployment.Phase.Round(time.Millisecond).String()
+		if l.route != "" {
+			phases[i] = l.route + " " + phases[i]
+		}
+	}
+	fmt.Printf("  KEDA's first poll falls %s after the first message: its loop polls when the ScaledObject is reconciled, long before (--poll-phase)\n",
+		strings.Join(phases, ", "))
 	if len(lanes) == 1 && lanes[0].route == "" {
 		fmt.Printf("sending %d messages at %s; Ctrl-C stops with a summary\n", o.messages, rateText(o.rate))
 	} else {
@@ -439,6 +451,12 @@ func (o options) validate() error {
 	}
 	if o.polling < 0 {
 		bad("polling", o.polling, "more than 0, or 0 for the stack's edw:pollingIntervalSeconds")
+	}
+	if o.pollPhase < 0 && o.pollPhase != -1 {
+		bad("poll-phase", o.pollPhase, "0 or more, or -1ns for a random point")
+	}
+	if o.polling > 0 && o.pollPhase >= o.polling {
+		bad("poll-phase", o.pollPhase, "less than --polling")
 	}
 	if o.cooldown < 0 && o.cooldown != -1 {
 		bad("cooldown", o.cooldown, "0 or more, or -1ns for the stack's edw:cooldownSeconds")
@@ -900,4 +918,14 @@ func parseStats(r io.Reader) (stats, error) {
 		}
 	}
 	return s, nil
+}
+
+// pollPhase is the first poll's offset: phase when given, else a random
+// point within one polling interval, where a long-running scale loop's next
+// poll falls when a burst begins.
+func pollPhase(phase, polling time.Duration) time.Duration {
+	if phase >= 0 || polling <= 0 {
+		return max(phase, 0)
+	}
+	return rand.N(polling)
 }

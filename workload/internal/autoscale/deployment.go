@@ -57,8 +57,14 @@ func DemoBehavior() Behavior {
 // poll); above that the HPA, every Behavior.SyncPeriod, wants
 // ceil(backlog / target) within [max(min, 1), max], limited by Behavior.
 type Deployment struct {
-	Rule     Rule
-	Polling  time.Duration
+	Rule    Rule
+	Polling time.Duration
+	// Phase is when KEDA's first poll falls after the first Step. KEDA polls
+	// once when its scale loop starts (when the ScaledObject is reconciled)
+	// and then every Polling, so for a deployed stack the loop began long
+	// before the first message and its phase is anywhere in [0, Polling).
+	// 0 polls at the first Step.
+	Phase    time.Duration
 	Behavior Behavior
 
 	replicas int
@@ -90,6 +96,9 @@ func (d *Deployment) Step(now time.Time, backlog int) (int, string) {
 	if !d.started {
 		d.started = true
 		d.replicas = r.MinReplicas
+		if d.Phase > 0 {
+			d.nextPoll = now.Add(d.Phase)
+		}
 	}
 	var event string
 	if d.nextPoll.IsZero() || !now.Before(d.nextPoll) {
@@ -179,7 +188,8 @@ func (d *Deployment) waiting(now time.Time, backlog int) string {
 	r, b := d.Rule, d.Behavior
 	switch {
 	case d.replicas == 0:
-		return fmt.Sprintf("KEDA polls every %s; it scales from zero above %d messages", secs(d.Polling), r.Activation)
+		return fmt.Sprintf("KEDA polls every %s (next in %s); it scales from zero above %d messages",
+			secs(d.Polling), secs(d.nextPoll.Sub(now)), r.Activation)
 	case backlog > r.Activation || r.MinReplicas > 0:
 		if held := d.heldBy(now); held > ceilDiv(backlog, max(r.Target, 1)) && held == d.replicas {
 			return fmt.Sprintf("HPA scale-down stabilization holds %d replicas (highest recommendation of the last %s)",

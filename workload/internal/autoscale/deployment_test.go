@@ -133,3 +133,31 @@ func TestCooldownCountdownEndsAtThePollThatScalesToZero(t *testing.T) {
 		require.Less(t, s, 200)
 	}
 }
+
+// KEDA's loop polls when it starts and then every Polling; a deployed
+// stack's loop started long before the first message, so the first poll
+// that can see a backlog falls Phase after it, not at once.
+func TestTheFirstPollFallsAtThePhase(t *testing.T) {
+	d := newDeployment(0)
+	d.Phase = 7 * time.Second
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for s := range 7 {
+		n, why := d.Step(t0.Add(time.Duration(s)*time.Second), 900)
+		require.Equal(t, 0, n, "second %d: no poll yet", s)
+		assert.Contains(t, why, "KEDA polls every 15s (next in "+strconv.Itoa(7-s)+"s)")
+	}
+	n, why := d.Step(t0.Add(7*time.Second), 900)
+	assert.Equal(t, 1, n)
+	assert.Contains(t, why, "scaled 0 → 1")
+
+	// The cadence runs on from the phase: polls at 7s, 22s, 37s.
+	d = newDeployment(0)
+	d.Phase = 7 * time.Second
+	d.Step(t0, 0)
+	d.Step(t0.Add(7*time.Second), 0) // the first poll sees nothing
+	n, why = d.Step(t0.Add(8*time.Second), 900)
+	assert.Equal(t, 0, n)
+	assert.Contains(t, why, "(next in 14s)")
+	n, _ = d.Step(t0.Add(22*time.Second), 900)
+	assert.Equal(t, 1, n)
+}

@@ -61,10 +61,11 @@ func awsReaders(cfg *Config) kube.Readers {
 // DynamoDB, IRSA roles, ECR, images, then the Kubernetes layer.
 func deployAWS(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	tags := stackTags(ctx, cfg)
-	provider, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{
-		Region:      pulumi.String(cfg.Region),
-		DefaultTags: &aws.ProviderDefaultTagsArgs{Tags: tags},
-	})
+	providerArgs, err := awsProviderArgs(ctx.GetConfig, cfg.Region, tags)
+	if err != nil {
+		return nil, err
+	}
+	provider, err := aws.NewProvider(ctx, "aws", providerArgs)
 	if err != nil {
 		return nil, fmt.Errorf("aws provider: %w", err)
 	}

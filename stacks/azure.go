@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/pulumi/pulumi-azure-native-sdk/authorization/v2"
@@ -17,9 +18,16 @@ import (
 
 // deployAzure builds the azure stack: resource group, AKS, storage, Workload ID
 // identities, ACR, images, then the Kubernetes layer.
-func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
+func deployAzure(ctx *pulumi.Context, cfg *Config, last *pulumi.StackReference, waitForAccess func(context.Context, string) error) (pulumi.Map, error) {
 	providerArgs, err := azureProviderArgs(ctx.GetConfig, cfg.Region)
 	if err != nil {
+		return nil, err
+	}
+	previousMode, err := previousString(last, "nodeProvisioning")
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseProvisioningSwitch(cfg, previousMode); err != nil {
 		return nil, err
 	}
 	provider, err := azurenative.NewProvider(ctx, "azure", providerArgs)
@@ -87,7 +95,19 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 		"queue": {{ID: store.Queue.ID().ToStringOutput()}}, "poison": {{ID: store.Poison.ID().ToStringOutput()}}, "table": {{ID: store.Table.ID().ToStringOutput()}},
 	}
 	routeScopes := map[string][]grantScope{}
-	router, err := azureRouter(ctx, cfg, rg, store, subscription, tags, scopes, routeScopes, withAzure)
+	// A live stack's new route has nothing retained to import: the routes'
+	// storage is adopted only into a stack its destroy left without outputs.
+	var routeAdopt *azure.Adoption
+	if adopt != nil {
+		live, err := previousString(last, "storageAccount")
+		if err != nil {
+			return nil, err
+		}
+		if live == "" {
+			routeAdopt = adopt
+		}
+	}
+	router, err := azureRouter(ctx, cfg, rg, store, subscription, tags, routeAdopt, scopes, routeScopes, withAzure)
 	if err != nil {
 		return nil, err
 	}
@@ -175,8 +195,12 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 	// Pulumi reaches the cluster as its deployer, through Azure RBAC: the
 	// provider waits for that grant and, on destroy, outlives nothing it needs.
-	k8s, err := kubernetes.NewProvider(ctx, "aks", &kubernetes.ProviderArgs{Kubeconfig: cluster.Kubeconfig},
-		pulumi.DependsOn(access.Admins))
+	// Created is not enough: the grant reaches the cluster minutes later, and
+	// the provider gives up on the first 403, so its kubeconfig is handed on
+	// only once the cluster says the deployer is allowed.
+	k8s, err := kubernetes.NewProvider(ctx, "aks", &kubernetes.ProviderArgs{
+		Kubeconfig: whenAllowed(ctx, cluster.Kubeconfig, access.Admins, waitForAccess),
+	}, pulumi.DependsOn(access.Admins))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)
 	}
@@ -244,17 +268,19 @@ func deployAzure(ctx *pulumi.Context, cfg *Config) (pulumi.Map, error) {
 	}
 
 	out := pulumi.Map{
-		"cloud":           pulumi.String(string(cfg.Cloud)),
-		"region":          pulumi.String(cfg.Region),
-		"resourceGroup":   rg.Name,
-		"clusterName":     cluster.Name,
-		"kubeconfig":      cluster.Kubeconfig,
-		"storageAccount":  store.AccountName,
-		"queueName":       store.QueueName,
-		"poisonQueueName": store.PoisonQueueName,
-		"tableName":       store.TableName,
-		"producerImage":   built.Producer,
-		"consumerImage":   built.Consumer,
+		"cloud":         pulumi.String(string(cfg.Cloud)),
+		"region":        pulumi.String(cfg.Region),
+		"resourceGroup": rg.Name,
+		"clusterName":   cluster.Name,
+		// Read back by the next update (refuseProvisioningSwitch).
+		"nodeProvisioning": pulumi.String(string(cfg.NodeProvisioning)),
+		"kubeconfig":       cluster.Kubeconfig,
+		"storageAccount":   store.AccountName,
+		"queueName":        store.QueueName,
+		"poisonQueueName":  store.PoisonQueueName,
+		"tableName":        store.TableName,
+		"producerImage":    built.Producer,
+		"consumerImage":    built.Consumer,
 		// Your own Entra login needs Storage Queue Data Message Sender on the queue.
 		"producerCommand": pulumi.Sprintf("cd workload && EDW_CLOUD=azure EDW_STORAGE_ACCOUNT=%s EDW_QUEUE_NAME=%s go run ./cmd/producer --count 1000 --rate 100",
 			store.AccountName, store.QueueName),
@@ -354,4 +380,27 @@ func podMonitors(cfg *Config) []kube.PodMonitor {
 		return nil
 	}
 	return []kube.PodMonitor{{APIVersion: kube.PodMonitorAPI}}
+}
+
+// whenAllowed is the kubeconfig, resolved after the grants exist and, on
+// `up`, after the cluster allows its user (wait). A preview reads with
+// whatever the previewer may; it waits for nothing.
+func whenAllowed(ctx *pulumi.Context, kubeconfig pulumi.StringOutput, grants []pulumi.Resource,
+	wait func(context.Context, string) error) pulumi.StringOutput {
+	inputs := []any{kubeconfig}
+	for _, g := range grants {
+		if c, ok := g.(pulumi.CustomResource); ok {
+			inputs = append(inputs, c.ID())
+		}
+	}
+	return pulumi.All(inputs...).ApplyTWithContext(ctx.Context(), func(gctx context.Context, vs []any) (string, error) {
+		kc := vs[0].(string)
+		if ctx.DryRun() {
+			return kc, nil
+		}
+		if err := wait(gctx, kc); err != nil {
+			return "", fmt.Errorf("deployer access to the cluster: %w", err)
+		}
+		return kc, nil
+	}).(pulumi.StringOutput)
 }

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,17 @@ var projectRoot, _ = filepath.Abs("..")
 // plus extra, and returns the recorded graph and the resolved stack outputs.
 func runStack(t *testing.T, stack string, extra map[string]string, opts ...pulumitest.Option) (*pulumitest.Graph, map[string]any) {
 	t.Helper()
+	return runStackWaiting(t, stack, extra, allowedAtOnce, opts...)
+}
+
+// allowedAtOnce stands in for a cluster that already allows its deployer.
+func allowedAtOnce(context.Context, string) error { return nil }
+
+// runStackWaiting is runStack with wait standing in for the wait until the
+// cluster allows its deployer.
+func runStackWaiting(t *testing.T, stack string, extra map[string]string, wait func(context.Context, string) error,
+	opts ...pulumitest.Option) (*pulumitest.Graph, map[string]any) {
+	t.Helper()
 	outputs := map[string]any{}
 	resolved := make(chan struct{})
 	observe := func(m pulumi.Map) {
@@ -32,7 +44,7 @@ func runStack(t *testing.T, stack string, extra map[string]string, opts ...pulum
 	}
 	cfg := with(stackFile(t, stack), flatten(extra)...)
 	all := append([]pulumitest.Option{pulumitest.Stack(stack), pulumitest.Config(cfg)}, opts...)
-	g, err := pulumitest.RunErr(program(observe), all...)
+	g, err := pulumitest.RunErr(program(seams{observe: observe, waitForAccess: wait}), all...)
 	require.NoError(t, err)
 	<-resolved
 	return g, outputs

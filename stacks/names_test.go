@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -119,35 +121,42 @@ func TestGeneratedNamesSatisfyTheirClouds(t *testing.T) {
 					extra["edw:containerInsights"], extra["edw:managedPrometheus"] = "true", "true"
 					g, _ = runAzure(t, extra)
 				}
-				checked := 0
-				for _, rule := range nameRules {
-					if rule.Cloud != cloud {
-						continue
-					}
-					for _, r := range g.ByType(rule.Type) {
-						v, ok := r.Plain(rule.Path)
-						s, isStr := v.(string)
-						if !ok || !isStr {
-							continue // not set: the provider names it
-						}
-						checked++
-						assert.True(t, len(s) >= rule.Min && len(s) <= rule.Max && rule.Pattern.MatchString(s),
-							"%s %s = %q breaks %d-%d %s (%s)", r, rule.Path, s, rule.Min, rule.Max, rule.Pattern, rule.Source)
-					}
-				}
-				assert.Positive(t, checked)
-				for _, r := range g.Resources {
-					for _, path := range []string{"tags", "defaultTags.tags"} {
-						if tags, ok := r.Plain(path); ok {
-							if m, ok := tags.(map[string]any); ok {
-								assert.Empty(t, tagProblems(cloud, m), r.String())
-							}
-						}
-					}
-				}
+				assert.Positive(t, checkNamesAndTags(t, cloud, g))
 			})
 		}
 	}
+}
+
+// checkNamesAndTags asserts every physical name edw sets in g against its
+// rule, and every tag; it returns how many names it checked.
+func checkNamesAndTags(t *testing.T, cloud Cloud, g *pulumitest.Graph) int {
+	t.Helper()
+	checked := 0
+	for _, rule := range nameRules {
+		if rule.Cloud != cloud {
+			continue
+		}
+		for _, r := range g.ByType(rule.Type) {
+			v, ok := r.Plain(rule.Path)
+			s, isStr := v.(string)
+			if !ok || !isStr {
+				continue // not set: the provider names it
+			}
+			checked++
+			assert.True(t, len(s) >= rule.Min && len(s) <= rule.Max && rule.Pattern.MatchString(s),
+				"%s %s = %q breaks %d-%d %s (%s)", r, rule.Path, s, rule.Min, rule.Max, rule.Pattern, rule.Source)
+		}
+	}
+	for _, r := range g.Resources {
+		for _, path := range []string{"tags", "defaultTags.tags"} {
+			if tags, ok := r.Plain(path); ok {
+				if m, ok := tags.(map[string]any); ok {
+					assert.Empty(t, tagProblems(cloud, m), r.String())
+				}
+			}
+		}
+	}
+	return checked
 }
 
 // Issue 21, item 12: the names the rules found wrong are fixed or refused.
@@ -169,4 +178,96 @@ func TestNamesTheCloudsRefuse(t *testing.T) {
 
 	_, err = parse("prod.", with(stackFile(t, "azure"), "edw:clusterName", "edw-prod"))
 	assert.EqualError(t, err, `invalid stack config edw:resourceGroupName = "edw-prod.": the stack name does not make a valid resource group name (1-90 letters, digits, -_.() not ending in a period); set edw:resourceGroupName`)
+}
+
+// validStackNames samples what Pulumi accepts as a stack name (1-100
+// letters, digits, _ . and -; tokens.ParseStackName is the judge): both
+// length bounds, the lengths where edw's derived names stop fitting (28 and 29
+// for "edw-" + 28 = 32, the cluster name's limit; 86 and 87 for the
+// resource group's 90), every allowed character, then random names.
+func validStackNames(t *testing.T, n int) []string {
+	t.Helper()
+	const chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
+	names := []string{"a", "Z", "_", "-", ".", "prod", "Prod_EU.1", "dev.", "a--b",
+		strings.Repeat("s", 28), strings.Repeat("s", 29), strings.Repeat("r", 86), strings.Repeat("r", 87),
+		strings.Repeat("x", 99) + ".", strings.Repeat("9", 100)}
+	rng := rand.New(rand.NewPCG(21, 17))
+	for len(names) < n {
+		b := make([]byte, 1+rng.IntN(100))
+		for i := range b {
+			b[i] = chars[rng.IntN(len(chars))]
+		}
+		names = append(names, string(b))
+	}
+	for _, s := range names {
+		_, err := tokens.ParseStackName(s)
+		require.NoError(t, err, "%q is a stack name Pulumi accepts", s)
+	}
+	return names
+}
+
+// TestStackNamesSatisfyTheirClouds (issue 21, item 16): for every stack name
+// Pulumi accepts, edw either deploys with names and tags its clouds accept, or
+// refuses with one line naming a key the user can set instead; set, the stack
+// deploys.
+func TestStackNamesSatisfyTheirClouds(t *testing.T) {
+	fixes := map[string]string{"edw:clusterName": "edw-fixed", "edw:resourceGroupName": "rg-edw-fixed"}
+	refused := map[string]int{}
+	for _, stack := range validStackNames(t, 40) {
+		for _, cloud := range []Cloud{AWS, Azure} {
+			t.Run(string(cloud)+"/"+stack, func(t *testing.T) {
+				cfg := with(stackFile(t, string(cloud)), append(flatten(prebuilt), "edw:alertEmails", `["ops@example.com"]`)...)
+				if _, err := parse(stack, cfg); err != nil {
+					require.NotEmpty(t, configErrors(err), "stack %q: %v is not a config error", stack, err)
+					for _, e := range configErrors(err) {
+						fix, ok := fixes[e.Key]
+						require.True(t, ok, "stack %q: %v names no key that fixes it", stack, e)
+						assert.Contains(t, e.Error(), "set "+e.Key, "the line says which key to set")
+						cfg[e.Key] = fix
+						refused[e.Key]++
+					}
+					_, err := parse(stack, cfg)
+					require.NoError(t, err, "with the keys the refusal named set")
+				}
+				opts := []pulumitest.Option{pulumitest.Stack(stack)}
+				if cloud == AWS {
+					cluster := "edw-" + strings.ToLower(stack)
+					if c, ok := cfg["edw:clusterName"]; ok {
+						cluster = c
+					}
+					opts = append(opts, awsFakes(cfg["aws:region"], cluster)...)
+				} else {
+					opts = append(opts, azureFakes()...)
+				}
+				g, _ := runStack(t, string(cloud), cfg, opts...)
+				assert.Positive(t, checkNamesAndTags(t, cloud, g))
+				for _, r := range g.Resources {
+					if tags, ok := r.Plain("tags"); ok {
+						if m, ok := tags.(map[string]any); ok && m["edw:stack"] != nil {
+							assert.Equal(t, stack, m["edw:stack"], "%s is tagged with its stack", r)
+						}
+					}
+				}
+			})
+		}
+	}
+	// The sample reaches both refusals, so the fix path above is exercised.
+	assert.Positive(t, refused["edw:clusterName"])
+	assert.Positive(t, refused["edw:resourceGroupName"])
+}
+
+// configErrors unpacks the one-line errors a config parse joined.
+func configErrors(err error) []*ConfigError {
+	var out []*ConfigError
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			out = append(out, configErrors(e)...)
+		}
+		return out
+	}
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		out = append(out, ce)
+	}
+	return out
 }

@@ -117,7 +117,7 @@ type grantScope struct {
 // adds the grant scopes: the topic to scopes, each route's queue and poison
 // queue to routeScopes.
 func azureRouter(ctx *pulumi.Context, cfg *Config, rg *resources.ResourceGroup, store *azure.Storage, subscription pulumi.StringInput,
-	tags pulumi.StringMap, scopes, routeScopes map[string][]grantScope, opts ...pulumi.ResourceOption) (*azure.Router, error) {
+	tags pulumi.StringMap, adopt *azure.Adoption, scopes, routeScopes map[string][]grantScope, opts ...pulumi.ResourceOption) (*azure.Router, error) {
 	if len(cfg.Routes) == 0 {
 		return nil, nil
 	}
@@ -128,7 +128,7 @@ func azureRouter(ctx *pulumi.Context, cfg *Config, rg *resources.ResourceGroup, 
 	router, err := azure.NewRouter(ctx, "edw-router", azure.RouterArgs{
 		ResourceGroupName: rg.Name, ResourceGroupID: rg.ID().ToStringOutput(), Location: cfg.Region, Name: cfg.ClusterName,
 		SubscriptionID: subscription, AccountName: store.AccountName, AccountID: store.Account.ID().ToStringOutput(),
-		Routes: routes, Retain: cfg.RetainData, Protect: cfg.ProtectData, Tags: tags,
+		Routes: routes, Retain: cfg.RetainData, Protect: cfg.ProtectData, Adopt: adopt, Tags: tags,
 	}, opts...)
 	if err != nil {
 		return nil, err

@@ -3,21 +3,66 @@
 package stacks
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/edw-dev/edw/internal/clusteraccess"
 )
 
 // Run is the Pulumi program. Config is validated before anything is registered, so
 // a bad value fails `pulumi preview` with nothing half-planned.
-func Run(ctx *pulumi.Context) error { return program(nil)(ctx) }
+func Run(ctx *pulumi.Context) error {
+	return program(seams{waitForAccess: func(gctx context.Context, kubeconfig string) error {
+		return deployerAccess(ctx).Wait(gctx, kubeconfig)
+	}})(ctx)
+}
 
-// program builds the stack and exports its outputs; observe, when set, also gets
-// them, because mocks do not record stack exports and tests assert on outputs.
-func program(observe func(pulumi.Map)) pulumi.RunFunc {
+// seams are what the program does beyond registering resources, so tests can
+// stand in for them.
+type seams struct {
+	// observe, when set, also gets the stack's outputs, because mocks do not
+	// record stack exports and tests assert on outputs.
+	observe func(pulumi.Map)
+	// waitForAccess returns once the deployer may change the cluster the
+	// kubeconfig reaches (see deployerAccess).
+	waitForAccess func(ctx context.Context, kubeconfig string) error
+}
+
+// deployerAccess is what the deployer must be allowed before the Kubernetes
+// provider is used: Helm installs create namespaces and cluster-wide RBAC.
+// Azure says a role assignment takes up to five minutes to reach AKS; ten
+// leave room, then the error names the check still refused.
+func deployerAccess(ctx *pulumi.Context) clusteraccess.Waiter {
+	return clusteraccess.Waiter{
+		Checks: []clusteraccess.Check{
+			{Verb: "create", Resource: "namespaces"},
+			{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
+		},
+		Interval: 10 * time.Second,
+		Timeout:  10 * time.Minute,
+		Progress: func(msg string) { _ = ctx.Log.Info(msg, nil) },
+	}
+}
+
+// program builds the stack and exports its outputs.
+func program(s seams) pulumi.RunFunc {
 	return func(ctx *pulumi.Context) error {
 		cfg, err := LoadConfig(ctx)
 		if err != nil {
+			return err
+		}
+		last, err := lastUpdate(ctx)
+		if err != nil {
+			return err
+		}
+		previousCloud, err := previousString(last, "cloud")
+		if err != nil {
+			return err
+		}
+		if err := refuseCloudSwitch(cfg, previousCloud); err != nil {
 			return err
 		}
 		var outputs pulumi.Map
@@ -25,7 +70,7 @@ func program(observe func(pulumi.Map)) pulumi.RunFunc {
 		case AWS:
 			outputs, err = deployAWS(ctx, cfg)
 		case Azure:
-			outputs, err = deployAzure(ctx, cfg)
+			outputs, err = deployAzure(ctx, cfg, last, s.waitForAccess)
 		case Kubernetes:
 			outputs, err = deployKubernetes(ctx, cfg)
 		default:
@@ -37,8 +82,8 @@ func program(observe func(pulumi.Map)) pulumi.RunFunc {
 		for name, value := range outputs {
 			ctx.Export(name, value)
 		}
-		if observe != nil {
-			observe(outputs)
+		if s.observe != nil {
+			s.observe(outputs)
 		}
 		return nil
 	}

@@ -90,7 +90,11 @@ type RouterArgs struct {
 	// container, as StorageArgs says.
 	Retain  bool
 	Protect bool
-	Tags    pulumi.StringMap
+	// Adopt, when set, imports each route's queues and the dead-letter
+	// container from the retained account, as StorageArgs.Adopt does: only
+	// for routes that were there when the stack was destroyed.
+	Adopt *Adoption
+	Tags  pulumi.StringMap
 }
 
 // Delivery retries: Event Grid's own maximums, stated so a preview shows them.
@@ -118,6 +122,10 @@ func NewRouter(ctx *pulumi.Context, name string, args RouterArgs, opts ...pulumi
 	}
 	child := pulumi.Parent(r)
 	keep := DataOptions(args.Retain, args.Protect)
+	adopt := func(string) pulumi.ResourceOption { return pulumi.Composite() }
+	if args.Adopt != nil {
+		adopt = args.Adopt.adopt
+	}
 	topic := &eventGridTopic{}
 	if err := ctx.RegisterResource(eventGridTopicType, name, pulumi.Map{
 		"resourceGroupName": args.ResourceGroupName,
@@ -144,7 +152,7 @@ func NewRouter(ctx *pulumi.Context, name string, args RouterArgs, opts ...pulumi
 		AccountName:       args.AccountName,
 		ContainerName:     pulumi.String(deadLetterContainer),
 		PublicAccess:      storage.PublicAccessNone,
-	}, child, keep)
+	}, child, keep, adopt("/blobServices/default/containers/"+deadLetterContainer))
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter container %s: %w", name, err)
 	}
@@ -172,7 +180,7 @@ func NewRouter(ctx *pulumi.Context, name string, args RouterArgs, opts ...pulumi
 				ResourceGroupName: args.ResourceGroupName,
 				AccountName:       args.AccountName,
 				QueueName:         pulumi.String(queueName),
-			}, child, keep)
+			}, child, keep, adopt("/queueServices/default/queues/"+queueName))
 			if err != nil {
 				return nil, fmt.Errorf("queue %s: %w", queueName, err)
 			}

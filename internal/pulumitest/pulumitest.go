@@ -117,6 +117,8 @@ type Graph struct {
 	Calls     []Call
 }
 
+const stackReference = "pulumi:pulumi:StackReference"
+
 type monitor struct {
 	g    *Graph
 	opts *options
@@ -124,10 +126,17 @@ type monitor struct {
 
 func (m *monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	r := &Resource{
-		Type:   args.TypeToken,
-		Name:   args.Name,
-		Custom: args.Custom,
+		Type: args.TypeToken,
+		Name: args.Name,
+		// A read (ReadResource: a stack reference, a .get) is of a custom
+		// resource, though the SDK's mocks say Custom: false for it.
+		Custom: args.Custom || args.ReadRPC != nil,
 		Inputs: args.Inputs,
+	}
+	if rpc := args.ReadRPC; rpc != nil {
+		r.Parent = rpc.GetParent()
+		r.DependsOn = slices.Clone(rpc.GetDependencies())
+		r.Provider = rpc.GetProvider()
 	}
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Parent = rpc.GetParent()
@@ -156,13 +165,20 @@ func (m *monitor) NewResource(args pulumi.MockResourceArgs) (string, resource.Pr
 		}
 	}
 	id, state := args.Name+"-id", args.Inputs.Copy()
+	if args.TypeToken == stackReference {
+		// What the engine reads for a stack that has no outputs yet (a new
+		// one, or one after destroy); FakeResource gives it some.
+		id, state = args.ID, resource.NewPropertyMapFromMap(map[string]any{
+			"name": args.ID, "outputs": map[string]any{}, "secretOutputNames": []any{},
+		})
+	}
 	if f, ok := m.opts.fakes[args.TypeToken]; ok {
 		var err error
 		if id, state, err = f(args); err != nil {
 			return "", nil, fmt.Errorf("fake %s %s: %w", args.TypeToken, args.Name, err)
 		}
 	}
-	if !args.Custom && !r.Remote {
+	if !r.Custom && !r.Remote {
 		id = ""
 	}
 	r.ID, r.State = id, state

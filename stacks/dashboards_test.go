@@ -58,14 +58,20 @@ func TestDashboardWithoutRoutesIsUnchanged(t *testing.T) {
 			extra["edw:routes"] = routes
 		}
 		g, _ := runAWS(t, extra)
-		body := g.OnlyOfType(t, awsDashboard).Str(t, "dashboardBody")
-		if os.Getenv("EDW_UPDATE_GOLDEN") != "" {
-			require.NoError(t, os.WriteFile(golden, []byte(body+"\n"), 0o644))
-		}
-		want, err := os.ReadFile(golden)
-		require.NoError(t, err)
-		assert.Equal(t, strings.TrimSuffix(string(want), "\n"), body, "edw:routes %q", routes)
+		assertGolden(t, golden, g.OnlyOfType(t, awsDashboard).Str(t, "dashboardBody"), "edw:routes %q", routes)
 	}
+}
+
+// assertGolden compares got with the golden file (EDW_UPDATE_GOLDEN=1
+// rewrites it first).
+func assertGolden(t *testing.T, golden, got string, msgAndArgs ...any) {
+	t.Helper()
+	if os.Getenv("EDW_UPDATE_GOLDEN") != "" {
+		require.NoError(t, os.WriteFile(golden, []byte(got+"\n"), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, strings.TrimSuffix(string(want), "\n"), got, msgAndArgs...)
 }
 
 // TestDashboardShowsEveryRoute: with routes, the dashboard has a row per
@@ -178,13 +184,7 @@ func TestWorkbookWithoutRoutesIsUnchanged(t *testing.T) {
 			extra["edw:routes"] = routes
 		}
 		g, _ := runAzure(t, extra)
-		data := g.OnlyOfType(t, azWorkbook).Str(t, "serializedData")
-		if os.Getenv("EDW_UPDATE_GOLDEN") != "" {
-			require.NoError(t, os.WriteFile(golden, []byte(data+"\n"), 0o644))
-		}
-		want, err := os.ReadFile(golden)
-		require.NoError(t, err)
-		assert.Equal(t, strings.TrimSuffix(string(want), "\n"), data, "edw:routes %q", routes)
+		assertGolden(t, golden, g.OnlyOfType(t, azWorkbook).Str(t, "serializedData"), "edw:routes %q", routes)
 	}
 }
 

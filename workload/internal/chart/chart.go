@@ -149,8 +149,17 @@ func Write(w io.Writer, run Run) error {
 			fmt.Fprintf(&b, `<polyline%s fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", route, routeColors[k], strings.Join(pts, " "))
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d">seconds 0 to %.0f; %.0f processed, %d rows in the table</text>`+"\n",
-		left, height-8, end, run.Processed, run.Rows)
+	where := "in the table"
+	if len(run.Routes) > 0 {
+		// Each route writes its own table.
+		counts := make([]string, len(run.Routes))
+		for i, r := range run.Routes {
+			counts[i] = fmt.Sprintf("%s %d", r.Name, r.Rows)
+		}
+		where = "in the routes' tables (" + strings.Join(counts, ", ") + ")"
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d">seconds 0 to %.0f; %.0f processed, %d rows %s</text>`+"\n",
+		left, height-8, end, run.Processed, run.Rows, html.EscapeString(where))
 	b.WriteString("</svg>\n")
 	_, err = io.WriteString(w, b.String())
 	return err

@@ -110,6 +110,8 @@ func TestRouteLinesAreTheData(t *testing.T) {
 	}}
 	var buf bytes.Buffer
 	require.NoError(t, Write(&buf, run))
+	assert.Contains(t, buf.String(), "14 processed, 14 rows in the routes&#39; tables (orders 11, payments 3)",
+		"each route writes its own table, and the footer says so")
 	lines := regexp.MustCompile(`<polyline data-route="([^"]*)" fill="none" stroke="([^"]*)"[^>]* points="([^"]*)"`).FindAllStringSubmatch(buf.String(), -1)
 	require.Len(t, lines, 4*len(run.Routes), "one line per route in each of the four panels")
 	values := []func(Sample) float64{

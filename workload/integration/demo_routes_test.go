@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,20 +20,9 @@ import (
 // backlog (each route has its own ScaledObject); and the chart carries each
 // route's run, agreeing with that route's summary.
 func TestDemoRunsEachRouteOnItsOwn(t *testing.T) {
-	sqsEndpoint, ddb := need(t, "EDW_TEST_SQS_ENDPOINT"), need(t, "EDW_TEST_DYNAMODB_ENDPOINT")
-	demo := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-o", demo, "../cmd/demo")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
-
 	routes := map[string]int{"orders": 600, "payments": 120}
-	cmd := exec.Command(demo, "--project", "../../Pulumi.yaml", "--stack", "../../Pulumi.aws.yaml",
-		"--consumer", bin.consumer, "--producer", bin.producer, "--sqs-endpoint", sqsEndpoint, "--dynamodb-endpoint", ddb,
-		"--routes", "orders=600,payments=120", "--rate", "300", "--cooldown", "3s", "--max-duration", "2m", "--polling", "500ms")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	require.NoError(t, cmd.Run(), "demo: %s\n%s", out.String(), errb.String())
-	text := out.String()
+	text := runDemoOnAWS(t, "--routes", "orders=600,payments=120", "--rate", "300", "--cooldown", "3s", "--max-duration", "2m",
+		"--polling", "500ms", "--poll-phase", "0") // every printed line a poll, as in TestDemoScalesConsumersByKEDAsRule
 
 	m := demoChart.FindStringSubmatch(text)
 	require.NotNil(t, m, "the demo prints its chart's path:\n%s", text)

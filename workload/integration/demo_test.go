@@ -3,9 +3,7 @@ package integration
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -22,26 +20,29 @@ import (
 // what KEDA's rule gives for the backlog the demo observed, up from zero and
 // back to zero after the cooldown.
 func TestDemoScalesConsumersByKEDAsRule(t *testing.T) {
-	sqsEndpoint, ddb := need(t, "EDW_TEST_SQS_ENDPOINT"), need(t, "EDW_TEST_DYNAMODB_ENDPOINT")
-	demo := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-o", demo, "../cmd/demo")
-	build.Stderr = os.Stderr
-	require.NoError(t, build.Run())
-
-	cmd := exec.Command(demo, "--project", "../../Pulumi.yaml", "--stack", "../../Pulumi.aws.yaml",
-		"--consumer", bin.consumer, "--producer", bin.producer, "--sqs-endpoint", sqsEndpoint, "--dynamodb-endpoint", ddb,
-		"--messages", "600", "--rate", "300", "--cooldown", "3s", "--max-duration", "2m",
-		// Polling more often than the demo prints (every second) makes every printed
-		// line a poll, so each can be checked against the rule.
-		"--polling", "500ms")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	require.NoError(t, cmd.Run(), "demo: %s\n%s", out.String(), errb.String())
-	text := out.String()
+	text := runDemoOnAWS(t, "--messages", "600", "--rate", "300", "--cooldown", "3s", "--max-duration", "2m",
+		// Polling more often than the demo prints (every second), from the first
+		// line on, makes every printed line a poll, so each can be checked
+		// against the rule.
+		"--polling", "500ms", "--poll-phase", "0")
 	assert.Contains(t, text, "600 messages sent, 600 result rows in the table")
 	assert.Contains(t, text, "summary (drained and scaled to zero)")
 	checkReplicasFollowTheRule(t, text)
 	checkChartMatchesTheRun(t, text)
+}
+
+// runDemoOnAWS builds the demo and runs it for the aws stack on the fast
+// emulators with the workload's binaries and args; it returns what the demo
+// printed, failing the test if the demo fails.
+func runDemoOnAWS(t *testing.T, args ...string) string {
+	t.Helper()
+	sqsEndpoint, ddb := need(t, "EDW_TEST_SQS_ENDPOINT"), need(t, "EDW_TEST_DYNAMODB_ENDPOINT")
+	cmd := exec.Command(buildDemo(t), append([]string{"--project", "../../Pulumi.yaml", "--stack", "../../Pulumi.aws.yaml",
+		"--consumer", bin.consumer, "--producer", bin.producer, "--sqs-endpoint", sqsEndpoint, "--dynamodb-endpoint", ddb}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Run(), "demo: %s\n%s", out.String(), errb.String())
+	return out.String()
 }
 
 var (

@@ -261,6 +261,17 @@ func run() error {
 		rec.path = filepath.Join(os.TempDir(), name+".svg")
 	}
 	start := time.Now()
+	for _, l := range lanes {
+		// KEDA's loop already runs when the first messages go: its phase
+		// (--poll-phase) counts from here, and a poll due now reads the
+		// queue now.
+		backlog, err := l.be.Queue.Len(ctx)
+		if err != nil {
+			return fmt.Errorf("read backlog%s: %w", routeSuffix(l.route), err)
+		}
+		replicas, _ := l.deployment.Step(start, backlog)
+		l.pool.scaleTo(replicas)
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	label := labeller(lanes)

@@ -25,7 +25,7 @@ if [ ! -x "$pulumi" ]; then
   log "building pulumi $pulumi_version (once per version; cached in $bin)"
   start=$SECONDS
   (cd "$root/lab/build/pulumi" && nice -n 10 "$GO" build -mod=readonly -trimpath \
-    -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version" \
     -o "$pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) >&2
   mv "$pulumi.tmp" "$pulumi"
   log "built pulumi in $((SECONDS - start))s"
@@ -50,7 +50,7 @@ if [ ! -x "$provider" ]; then
     touch "$src/.prepared"
   fi
   (cd "$src" && nice -n 10 "$GO" build -mod=readonly -trimpath \
-    -ldflags "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_provider_version" \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$k8s_provider_version" \
     -o "$provider.tmp" ./cmd/pulumi-resource-kubernetes) >&2
   mv "$provider.tmp" "$provider"
   log "built pulumi-resource-kubernetes in $((SECONDS - start))s"

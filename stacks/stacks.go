@@ -37,13 +37,19 @@ type seams struct {
 // leave room, then the error names the check still refused.
 func deployerAccess(ctx *pulumi.Context) clusteraccess.Waiter {
 	return clusteraccess.Waiter{
-		Checks: []clusteraccess.Check{
-			{Verb: "create", Resource: "namespaces"},
-			{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
-		},
+		Checks:   DeployerChecks(),
 		Interval: 10 * time.Second,
 		Timeout:  10 * time.Minute,
 		Progress: func(msg string) { _ = ctx.Log.Info(msg, nil) },
+	}
+}
+
+// DeployerChecks are what a deployer must be allowed before edw's Kubernetes
+// layer can be applied.
+func DeployerChecks() []clusteraccess.Check {
+	return []clusteraccess.Check{
+		{Verb: "create", Resource: "namespaces"},
+		{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"},
 	}
 }
 

@@ -182,6 +182,7 @@ func parseKubeconfig(kubeconfig string) (*target, error) {
 			Cluster struct {
 				Server   string `yaml:"server"`
 				CAData   string `yaml:"certificate-authority-data"`
+				CAFile   string `yaml:"certificate-authority"`
 				Insecure bool   `yaml:"insecure-skip-tls-verify"`
 			} `yaml:"cluster"`
 		} `yaml:"clusters"`
@@ -191,6 +192,8 @@ func parseKubeconfig(kubeconfig string) (*target, error) {
 				Token    string      `yaml:"token"`
 				CertData string      `yaml:"client-certificate-data"`
 				KeyData  string      `yaml:"client-key-data"`
+				CertFile string      `yaml:"client-certificate"`
+				KeyFile  string      `yaml:"client-key"`
 				Exec     *execConfig `yaml:"exec"`
 			} `yaml:"user"`
 		} `yaml:"users"`
@@ -222,6 +225,12 @@ func parseKubeconfig(kubeconfig string) (*target, error) {
 					return nil, fmt.Errorf("kubeconfig cluster %s: certificate-authority-data: %w", clusterName, err)
 				}
 				t.caData = ca
+			} else if c.Cluster.CAFile != "" {
+				ca, err := os.ReadFile(c.Cluster.CAFile)
+				if err != nil {
+					return nil, fmt.Errorf("kubeconfig cluster %s: certificate-authority: %w", clusterName, err)
+				}
+				t.caData = ca
 			}
 		}
 	}
@@ -241,6 +250,19 @@ func parseKubeconfig(kubeconfig string) (*target, error) {
 				continue
 			}
 			b, err := base64.StdEncoding.DecodeString(pair.in)
+			if err != nil {
+				return nil, fmt.Errorf("kubeconfig user %s: %s: %w", userName, name, err)
+			}
+			*pair.out = b
+		}
+		for name, pair := range map[string]struct {
+			file string
+			out  *[]byte
+		}{"client-certificate": {u.User.CertFile, &t.certData}, "client-key": {u.User.KeyFile, &t.keyData}} {
+			if pair.file == "" || len(*pair.out) > 0 {
+				continue
+			}
+			b, err := os.ReadFile(pair.file)
 			if err != nil {
 				return nil, fmt.Errorf("kubeconfig user %s: %s: %w", userName, name, err)
 			}

@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/edw-dev/edw/internal/clusteraccess"
 	"github.com/edw-dev/edw/internal/pulumitest"
 	"github.com/edw-dev/edw/lab/internal/apply"
 	"github.com/edw-dev/edw/lab/internal/cluster"
@@ -466,6 +467,63 @@ func TestEngineDeploysOntoTheLab(t *testing.T) {
 		}
 		t.Logf("route %s: %d resources (%s); KEDA reports its ScaledObject ready", name, len(urns), strings.Join(kinds, ", "))
 	}
+	// On AKS the deployer's admin grant reaches the cluster minutes after it
+	// is created; the azure stack waits for it (stacks.DeployerChecks, asked
+	// with SelfSubjectAccessReviews) before its Kubernetes provider starts.
+	// Here the real API server answers: a user with no grant waits, and the
+	// wait ends once a binding gives it what a deployer needs.
+	steps.run(t, "the deployer's access wait ends when the grant arrives, not before", func() {
+		dir := filepath.Join(t.TempDir(), "deployer")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		kubeconfig := filepath.Join(dir, "kubeconfig")
+		const group = "edw-deployers"
+		if err := s.cluster.WriteUserKubeconfig(kubeconfig, "edw-deployer", group); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(kubeconfig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := make(chan string, 100)
+		w := clusteraccess.Waiter{Checks: stacks.DeployerChecks(), Interval: 200 * time.Millisecond, Timeout: time.Minute,
+			Progress: func(m string) { refused <- m }}
+		done := make(chan error, 1)
+		go func() { done <- w.Wait(ctx, string(raw)) }()
+		for range 3 {
+			select {
+			case m := <-refused:
+				if !strings.Contains(m, "not allowed") {
+					t.Fatalf("before the grant: %s", m)
+				}
+			case err := <-done:
+				t.Fatalf("the wait ended before any grant: %v", err)
+			case <-time.After(30 * time.Second):
+				t.Fatal("no answer from the API server in 30 s")
+			}
+		}
+		binding := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "edw-deployers"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: group}},
+		}
+		granted := time.Now()
+		if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, binding.Name, metav1.DeleteOptions{}) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("after the grant: %v", err)
+			}
+			t.Logf("refused until the grant, allowed %s after it", time.Since(granted).Round(10*time.Millisecond))
+		case <-time.After(30 * time.Second):
+			t.Fatal("the wait did not end within 30 s of the grant")
+		}
+	})
+
 	var ordersCreated []string
 	steps.run(t, "edw:routes gains orders: only its own objects are created", func() {
 		created, deleted := setRoutes("orders")

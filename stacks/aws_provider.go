@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"unicode"
 
@@ -67,13 +68,10 @@ func awsProviderArgs(get func(key string) (string, bool), region string, tags pu
 func awsProviderValue(key string, field reflect.Type, raw string) (pulumi.Input, string, error) {
 	switch field {
 	case reflect.TypeFor[pulumi.StringPtrInput]():
-		s := pulumi.StringPtr(raw)
-		for _, k := range awsSecretKeys {
-			if k == key {
-				return pulumi.ToSecret(s.ToStringPtrOutput()).(pulumi.StringPtrOutput), "", nil
-			}
+		if slices.Contains(awsSecretKeys, key) {
+			return secretStringPtr(raw), "", nil
 		}
-		return s, "", nil
+		return pulumi.StringPtr(raw), "", nil
 	case reflect.TypeFor[pulumi.BoolPtrInput]():
 		b, err := strconv.ParseBool(raw)
 		return pulumi.BoolPtr(b), "want true or false", err
@@ -93,15 +91,10 @@ func awsProviderValue(key string, field reflect.Type, raw string) (pulumi.Input,
 			Duration: pulumi.StringPtrFromPtr(p.Duration), ExternalId: pulumi.StringPtrFromPtr(p.ExternalId),
 			Policy: pulumi.StringPtrFromPtr(p.Policy), RoleArn: pulumi.StringPtrFromPtr(p.RoleArn),
 			SessionName: pulumi.StringPtrFromPtr(p.SessionName), SourceIdentity: pulumi.StringPtrFromPtr(p.SourceIdentity),
-		}
-		if p.PolicyArns != nil {
-			a.PolicyArns = pulumi.ToStringArray(p.PolicyArns)
+			PolicyArns: optionalStrings(p.PolicyArns), TransitiveTagKeys: optionalStrings(p.TransitiveTagKeys),
 		}
 		if p.Tags != nil {
 			a.Tags = pulumi.ToStringMap(p.Tags)
-		}
-		if p.TransitiveTagKeys != nil {
-			a.TransitiveTagKeys = pulumi.ToStringArray(p.TransitiveTagKeys)
 		}
 		return a, "", nil
 	case reflect.TypeFor[aws.ProviderAssumeRoleWithWebIdentityPtrInput]():
@@ -112,18 +105,29 @@ func awsProviderValue(key string, field reflect.Type, raw string) (pulumi.Input,
 		a := &aws.ProviderAssumeRoleWithWebIdentityArgs{
 			Duration: pulumi.StringPtrFromPtr(p.Duration), Policy: pulumi.StringPtrFromPtr(p.Policy),
 			RoleArn: pulumi.StringPtrFromPtr(p.RoleArn), SessionName: pulumi.StringPtrFromPtr(p.SessionName),
-			WebIdentityTokenFile: pulumi.StringPtrFromPtr(p.WebIdentityTokenFile),
-		}
-		if p.PolicyArns != nil {
-			a.PolicyArns = pulumi.ToStringArray(p.PolicyArns)
+			WebIdentityTokenFile: pulumi.StringPtrFromPtr(p.WebIdentityTokenFile), PolicyArns: optionalStrings(p.PolicyArns),
 		}
 		if p.WebIdentityToken != nil {
-			a.WebIdentityToken = pulumi.ToSecret(pulumi.String(*p.WebIdentityToken).ToStringPtrOutput()).(pulumi.StringPtrOutput)
+			a.WebIdentityToken = secretStringPtr(*p.WebIdentityToken)
 		}
 		return a, "", nil
 	}
 	err := fmt.Errorf("aws:%s: no conversion for %s", key, field)
 	return nil, err.Error(), err
+}
+
+// optionalStrings is list as an input, or no input at all when it is unset,
+// so the provider is not handed an empty list the user never wrote.
+func optionalStrings(list []string) pulumi.StringArrayInput {
+	if list == nil {
+		return nil
+	}
+	return pulumi.ToStringArray(list)
+}
+
+// secretStringPtr is s as an input that stays secret in the state.
+func secretStringPtr(s string) pulumi.StringPtrOutput {
+	return pulumi.ToSecret(pulumi.StringPtr(s).ToStringPtrOutput()).(pulumi.StringPtrOutput)
 }
 
 // strictJSON decodes raw into v and refuses keys v does not have, so a

@@ -7,6 +7,8 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/edw-dev/edw/internal/pulumitest"
 )
 
 // The explicit aws provider honours the user's aws:* stack config (the twin
@@ -23,17 +25,12 @@ func TestAWSProviderHonoursItsStackConfig(t *testing.T) {
 		"aws:useFipsEndpoint": "true",
 	})
 	p := g.OnlyOfType(t, "pulumi:providers:aws")
-	for key, want := range map[string]any{
+	assertInputs(t, p, map[string]any{
 		"profile": "edw-prod", "sharedConfigFiles": []any{"/etc/aws/config"}, "allowedAccountIds": []any{"111122223333"},
 		"maxRetries": float64(7), "skipMetadataApiCheck": false, "secretKey": "s3cret", "retryMode": "adaptive",
 		"stsRegion": "eu-west-1", "useFipsEndpoint": true, "region": "eu-north-1",
 		"assumeRole": map[string]any{"roleArn": "arn:aws:iam::111122223333:role/deployer", "sessionName": "edw", "externalId": "x-1"},
-	} {
-		got, ok := p.Plain(key)
-		if assert.True(t, ok, "provider input %s", key) {
-			assert.Equal(t, want, got, key)
-		}
-	}
+	})
 	secret, _ := p.Input("secretKey")
 	assert.True(t, secret.ContainsSecrets(), "the secret key stays secret in the provider's state")
 	tags, _ := p.Plain("defaultTags.tags")
@@ -86,4 +83,15 @@ func TestEveryAWSProviderSettingIsHandedOnOrRefused(t *testing.T) {
 		handed++
 	}
 	assert.Greater(t, handed, 25)
+}
+
+// assertInputs checks that each key is an input of r with exactly that value.
+func assertInputs(t *testing.T, r *pulumitest.Resource, want map[string]any) {
+	t.Helper()
+	for key, v := range want {
+		got, ok := r.Plain(key)
+		if assert.True(t, ok, "%s input %s", r, key) {
+			assert.Equal(t, v, got, key)
+		}
+	}
 }

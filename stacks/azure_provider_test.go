@@ -17,15 +17,10 @@ func TestAzureProviderHonoursItsStackConfig(t *testing.T) {
 		"azure-native:auxiliaryTenantIds": `["` + sub + `"]`,
 	})
 	p := g.OnlyOfType(t, "pulumi:providers:azure-native")
-	for key, want := range map[string]any{
+	assertInputs(t, p, map[string]any{
 		"subscriptionId": sub, "tenantId": tenant, "clientId": client, "clientSecret": "s3cret",
 		"environment": "usgovernment", "useOidc": true, "auxiliaryTenantIds": []any{sub}, "location": "westus3",
-	} {
-		got, ok := p.Plain(key)
-		if assert.True(t, ok, "provider input %s", key) {
-			assert.Equal(t, want, got, key)
-		}
-	}
+	})
 	secret, _ := p.Input("clientSecret")
 	assert.True(t, secret.ContainsSecrets(), "the client secret stays secret in the provider's state")
 	_, ok := p.Input("clientCertificatePath")

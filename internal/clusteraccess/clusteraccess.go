@@ -219,19 +219,11 @@ func parseKubeconfig(kubeconfig string) (*target, error) {
 	for _, c := range kc.Clusters {
 		if c.Name == clusterName {
 			t.server, t.insecure = c.Cluster.Server, c.Cluster.Insecure
-			if c.Cluster.CAData != "" {
-				ca, err := base64.StdEncoding.DecodeString(c.Cluster.CAData)
-				if err != nil {
-					return nil, fmt.Errorf("kubeconfig cluster %s: certificate-authority-data: %w", clusterName, err)
-				}
-				t.caData = ca
-			} else if c.Cluster.CAFile != "" {
-				ca, err := os.ReadFile(c.Cluster.CAFile)
-				if err != nil {
-					return nil, fmt.Errorf("kubeconfig cluster %s: certificate-authority: %w", clusterName, err)
-				}
-				t.caData = ca
+			ca, err := material(c.Cluster.CAData, c.Cluster.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("kubeconfig cluster %s: certificate authority: %w", clusterName, err)
 			}
+			t.caData = ca
 		}
 	}
 	if t.server == "" {
@@ -242,34 +234,27 @@ func parseKubeconfig(kubeconfig string) (*target, error) {
 			continue
 		}
 		t.token, t.exec = u.User.Token, u.User.Exec
-		for name, pair := range map[string]struct {
-			in  string
-			out *[]byte
-		}{"client-certificate-data": {u.User.CertData, &t.certData}, "client-key-data": {u.User.KeyData, &t.keyData}} {
-			if pair.in == "" {
-				continue
-			}
-			b, err := base64.StdEncoding.DecodeString(pair.in)
-			if err != nil {
-				return nil, fmt.Errorf("kubeconfig user %s: %s: %w", userName, name, err)
-			}
-			*pair.out = b
+		var err error
+		if t.certData, err = material(u.User.CertData, u.User.CertFile); err != nil {
+			return nil, fmt.Errorf("kubeconfig user %s: client certificate: %w", userName, err)
 		}
-		for name, pair := range map[string]struct {
-			file string
-			out  *[]byte
-		}{"client-certificate": {u.User.CertFile, &t.certData}, "client-key": {u.User.KeyFile, &t.keyData}} {
-			if pair.file == "" || len(*pair.out) > 0 {
-				continue
-			}
-			b, err := os.ReadFile(pair.file)
-			if err != nil {
-				return nil, fmt.Errorf("kubeconfig user %s: %s: %w", userName, name, err)
-			}
-			*pair.out = b
+		if t.keyData, err = material(u.User.KeyData, u.User.KeyFile); err != nil {
+			return nil, fmt.Errorf("kubeconfig user %s: client key: %w", userName, err)
 		}
 	}
 	return t, nil
+}
+
+// material is a kubeconfig's certificate or key: the base64 data, else the
+// file it names, else none.
+func material(data, file string) ([]byte, error) {
+	switch {
+	case data != "":
+		return base64.StdEncoding.DecodeString(data)
+	case file != "":
+		return os.ReadFile(file)
+	}
+	return nil, nil
 }
 
 // client builds the HTTPS client and bearer token for one attempt, running
